@@ -1,0 +1,127 @@
+"""Pure, paired transfer functions on numpy arrays and torch tensors.
+
+Every `*_forward` has an `*_inverse` with `inverse(forward(v)) == v` on its domain. Functions
+work elementwise on numpy arrays or torch tensors of any shape and return the same kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# Noise2Noise tonemap T(v) = (v / (1 + v)) ** (1 / 2.2) (Lehtinen et al. 2018, section 3.3).
+N2N_GAMMA = 2.2
+N2N_MAX = 1.0 - 1e-6  # T < 1 for finite v; the inverse clamps here so it never divides by zero
+RADIANCE_MAX = 1e30  # forward transfers clamp here so +inf maps to the top of the range, not NaN
+
+# sRGB OETF (IEC 61966-2-1).
+SRGB_THRESHOLD = 0.0031308
+SRGB_SLOPE = 12.92
+SRGB_SCALE = 1.055
+SRGB_OFFSET = 0.055
+SRGB_GAMMA = 2.4
+
+# Rec. 709 / sRGB primaries.
+LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
+
+# Autoexposure: the geometric mean of block-averaged luminance is mapped to this key value.
+EXPOSURE_KEY = 0.18
+EXPOSURE_BLOCK = 16  # pixels per block side, averaged before the log
+EXPOSURE_EPS = 1e-8  # blocks darker than this are ignored
+
+
+def _is_torch(x: Any) -> bool:
+    """True for torch tensors (checked without importing torch)."""
+    return type(x).__module__.startswith("torch")
+
+
+def _clamp(x: Any, lo: float | None = None, hi: float | None = None) -> Any:
+    """Elementwise clamp for numpy or torch."""
+    if _is_torch(x):
+        return x.clamp(min=lo, max=hi)
+    return np.clip(x, lo, hi)
+
+
+def _where(cond: Any, a: Any, b: Any) -> Any:
+    """Elementwise select for numpy or torch."""
+    if _is_torch(cond):
+        import torch
+
+        return torch.where(cond, a, b)
+    return np.where(cond, a, b)
+
+
+def n2n_forward(v: Any) -> Any:
+    """Noise2Noise tonemap of linear radiance (negatives clamp to 0) into [0, 1]."""
+    v = _clamp(v, 0.0, RADIANCE_MAX)
+    return (v / (1.0 + v)) ** (1.0 / N2N_GAMMA)
+
+
+def n2n_inverse(t: Any) -> Any:
+    """Linear radiance from a Noise2Noise-tonemapped value."""
+    u = _clamp(t, 0.0, N2N_MAX) ** N2N_GAMMA
+    return u / (1.0 - u)
+
+
+def log_forward(v: Any) -> Any:
+    """log(1 + v) of linear radiance (negatives clamp to 0)."""
+    v = _clamp(v, 0.0, RADIANCE_MAX)
+    return v.log1p() if _is_torch(v) else np.log1p(v)
+
+
+def log_inverse(t: Any) -> Any:
+    """Linear radiance from `log_forward`."""
+    t = _clamp(t, 0.0)
+    return t.expm1() if _is_torch(t) else np.expm1(t)
+
+
+def srgb_forward(v: Any) -> Any:
+    """sRGB encoding of linear values (negatives clamp to 0; values above 1 extend the curve)."""
+    v = _clamp(v, 0.0, RADIANCE_MAX)
+    return _where(v <= SRGB_THRESHOLD, v * SRGB_SLOPE, SRGB_SCALE * v ** (1.0 / SRGB_GAMMA) - SRGB_OFFSET)
+
+
+def srgb_inverse(t: Any) -> Any:
+    """Linear values from sRGB-encoded ones."""
+    t = _clamp(t, 0.0)
+    return _where(
+        t <= SRGB_THRESHOLD * SRGB_SLOPE, t / SRGB_SLOPE, ((t + SRGB_OFFSET) / SRGB_SCALE) ** SRGB_GAMMA
+    )
+
+
+def luminance(rgb: Any, axis: int = -1) -> Any:
+    """Rec. 709 luminance along the channel `axis` (size 3), which is removed."""
+    r, g, b = (rgb.select(axis, i) if _is_torch(rgb) else np.take(rgb, i, axis=axis) for i in range(3))
+    return LUMA_WEIGHTS[0] * r + LUMA_WEIGHTS[1] * g + LUMA_WEIGHTS[2] * b
+
+
+def autoexposure(color: Any) -> Any:
+    """Image-wide exposure scale that maps the log-average block luminance to `EXPOSURE_KEY`.
+
+    numpy: `color` is (H, W, 3), returns a float. torch: (N, 3, H, W), returns an (N,) tensor.
+    Written with reshape/where only, so the torch path traces into an ONNX graph.
+    """
+    if _is_torch(color):
+        import torch
+
+        lum = luminance(color, axis=1)  # (N, H, W)
+        h, w = lum.shape[-2:]
+        bh, bw = min(EXPOSURE_BLOCK, h), min(EXPOSURE_BLOCK, w)
+        lum = lum[:, : (h // bh) * bh, : (w // bw) * bw]
+        blocks = lum.reshape(lum.shape[0], h // bh, bh, w // bw, bw).mean(dim=(2, 4))  # (N, h/bh, w/bw)
+        valid = blocks > EXPOSURE_EPS
+        logs = torch.where(valid, torch.log2(blocks.clamp(min=EXPOSURE_EPS)), torch.zeros_like(blocks))
+        count = valid.sum(dim=(1, 2)).to(color.dtype)
+        mean_log = logs.sum(dim=(1, 2)) / count.clamp(min=1.0)
+        return torch.where(count > 0, EXPOSURE_KEY / torch.exp2(mean_log), torch.ones_like(mean_log))
+
+    lum = luminance(np.asarray(color, dtype=np.float64))  # (H, W)
+    h, w = lum.shape
+    bh, bw = min(EXPOSURE_BLOCK, h), min(EXPOSURE_BLOCK, w)
+    lum = lum[: (h // bh) * bh, : (w // bw) * bw]
+    blocks = lum.reshape(h // bh, bh, w // bw, bw).mean(axis=(1, 3))
+    valid = blocks > EXPOSURE_EPS
+    if not valid.any():
+        return 1.0
+    return float(EXPOSURE_KEY / np.exp2(np.log2(blocks[valid]).mean()))

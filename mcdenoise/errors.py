@@ -1,0 +1,21 @@
+"""Exceptions for user-facing mistakes; the CLI turns these into one line and exit code 2."""
+
+
+class McDenoiseError(Exception):
+    """A problem with the user's input or setup, reported without a traceback."""
+
+
+class ExrError(McDenoiseError):
+    """A file is missing, is not an OpenEXR image, or cannot be read or written."""
+
+
+class AovError(McDenoiseError):
+    """The channels of an EXR do not name a usable color/albedo/normal buffer."""
+
+
+class LayoutError(McDenoiseError):
+    """A scene directory does not follow the documented layout."""
+
+
+class RenderError(McDenoiseError):
+    """A scene cannot be rendered (unknown scene, Mitsuba missing, bad settings)."""

@@ -1,0 +1,25 @@
+"""Mitsuba 3 scene definitions: named sample scenes and a procedural random-scene generator.
+
+A scene is a `SceneSpec`: a name, what it stresses, its camera views, and a `build` function that
+returns a Mitsuba scene dict for one view. Builders receive the `mitsuba` module, so importing
+this package does not need Mitsuba installed.
+"""
+
+from mcdenoise.scenes.common import SceneSpec, View
+from mcdenoise.scenes.library import SCENES
+from mcdenoise.scenes.procedural import procedural_scene
+
+__all__ = ["SCENES", "SceneSpec", "View", "procedural_scene", "get_scene"]
+
+
+def get_scene(name: str) -> SceneSpec:
+    """A named scene, or `proc_<seed>` for a procedural one; raises RenderError if unknown."""
+    from mcdenoise.errors import RenderError
+
+    if name in SCENES:
+        return SCENES[name]
+    if name.startswith("proc_") and name[5:].isdigit():
+        return procedural_scene(int(name[5:]))
+    raise RenderError(
+        f"unknown scene {name!r}; named scenes: {', '.join(SCENES)}; or proc_<seed> for a procedural one"
+    )
