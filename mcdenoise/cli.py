@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -38,10 +39,10 @@ def _setup_logging(verbose: bool) -> None:
 
 # ---------------------------------------------------------------------------------------------- info
 
-def _info_report(path: str, layer: str | None) -> dict[str, Any]:
+def _info_report(path: str, layer: str | None, decode: bool) -> dict[str, Any]:
     """Everything `info` says about one file, as a JSON-ready dict."""
     from mcdenoise.channels import detect
-    from mcdenoise.exr import probe
+    from mcdenoise.exr import probe, read_frame
 
     info = probe(path)
     x0, y0, x1, y1 = info.display_window
@@ -72,6 +73,17 @@ def _info_report(path: str, layer: str | None) -> dict[str, Any]:
     report["detected"] = {role: src.describe() for role, src in detection.sources.items()}
     report["alpha"] = detection.alpha.name if detection.alpha else None
     report["notes"] = list(detection.notes)
+    if decode:  # headers can be fine while the pixel data is truncated: decode to be sure
+        try:
+            frame = read_frame(path, layer=detection.layer)
+        except McDenoiseError as exc:
+            report["error"] = str(exc)
+            return report
+        report["pixels"] = {
+            "color_mean": float(frame.color.mean()),
+            "color_max": float(frame.color.max()),
+            "replaced": frame.sanitized,
+        }
     return report
 
 
@@ -87,7 +99,7 @@ def _print_report(report: dict[str, Any]) -> None:
         print(f"  part {part['index']}{name}: {part['storage']}, {part['compression']} compression{dw}")
         for ch in part["channels"]:
             print(f"      {ch['name']:<36} {ch['type']}")
-    if "error" in report:
+    if "error" in report and "detected" not in report:
         print(f"  detected     NO COLOR: {report['error']}")
         return
     layers = report["layers"]
@@ -99,6 +111,12 @@ def _print_report(report: dict[str, Any]) -> None:
         print(f"  {'alpha':<12} {report['alpha']}")
     for note in report["notes"]:
         print(f"  note         {note}")
+    if "error" in report:
+        print(f"  pixels       UNREADABLE: {report['error']}")
+    elif "pixels" in report:
+        px = report["pixels"]
+        replaced = ", ".join(f"{n} {what}" for what, n in px["replaced"].items()) or "no NaN/Inf/negative"
+        print(f"  pixels       ok; color mean {px['color_mean']:.4g}, max {px['color_max']:.4g}; {replaced}")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -107,7 +125,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     reports = []
     for path in args.files:
         try:
-            report = _info_report(path, args.layer)
+            report = _info_report(path, args.layer, decode=not args.headers_only)
         except McDenoiseError as exc:
             report = {"file": path, "error": str(exc), "unreadable": True}
         failures += "error" in report
@@ -206,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("files", nargs="+", metavar="FILE.exr")
     info.add_argument("--layer", help="view layer to use (default: the first one with color)")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.add_argument("--headers-only", action="store_true",
+                      help="read headers only (fast); by default pixels are decoded to catch truncated files")
     info.set_defaults(func=cmd_info)
 
     render = sub.add_parser("render", help="render sample or procedural scenes with Mitsuba 3 into the scene layout",
@@ -248,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mcdenoise: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed: not an error worth a message
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # disk full, permissions: the user's environment, not a bug
         if args.verbose:
             log.exception("details")

@@ -70,3 +70,15 @@ def test_info_on_bundled_sample(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(files) >= 3
     assert main(["info", *files]) == 0
     assert capsys.readouterr().out.count("normal       nn.{X,Y,Z}") == len(files)
+
+
+def test_info_decodes_pixels_to_catch_truncation(tmp_path: Path, mitsuba_style: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    cut = tmp_path / "cut.exr"
+    data = mitsuba_style.read_bytes()
+    cut.write_bytes(data[: len(data) - 200])
+    assert main(["info", str(cut), "--headers-only"]) == 0  # the headers alone look fine
+    assert main(["info", str(cut)]) == 2
+    assert "pixels       UNREADABLE" in capsys.readouterr().out
+    assert main(["info", str(mitsuba_style)]) == 0
+    assert "pixels       ok; color mean" in capsys.readouterr().out
