@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mcdenoise.errors import AovError
+
 # Buffer roles, in the order the model stacks them into its 9 input channels.
 ROLES: tuple[str, ...] = ("color", "albedo", "normal")
 
@@ -90,7 +92,7 @@ def split_channel(name: str) -> tuple[str, str, str]:
 
 def join_channel(layer: str, pass_name: str, component: str) -> str:
     """Inverse of `split_channel`."""
-    return ".".join(t for t in (layer, pass_name) if t) + ("." if (layer or pass_name) else "") + component
+    return ".".join(t for t in (layer, pass_name, component) if t)
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ def find_buffer(
     return BufferSource(role=role, file=file, part=part, layer=layer, pass_name=pass_name, channels=refs)
 
 
-def _listing(channels: list[ChannelRef], limit: int = 40) -> str:
+def channel_listing(channels: list[ChannelRef], limit: int = 40) -> str:
     """Comma-separated channel names, shortened past `limit`."""
     names = [c.name for c in channels]
     more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
@@ -197,8 +199,6 @@ def detect(channels: list[ChannelRef], file: str, layer: str | None = None) -> D
 
     Raises AovError when there is no color buffer or the requested layer does not exist.
     """
-    from mcdenoise.errors import AovError
-
     index = _index(channels)
     color_rule = RULES["color"]
     scratch: list[str] = []
@@ -209,7 +209,7 @@ def detect(channels: list[ChannelRef], file: str, layer: str | None = None) -> D
     if layer is None:
         if not layers:
             raise AovError(
-                f"{file}: no color channels found. Channels in the file: {_listing(channels)}. "
+                f"{file}: no color channels found. Channels in the file: {channel_listing(channels)}. "
                 f"Name the color channels {color_rule.hint}."
             )
         layer = layers[0]

@@ -30,7 +30,7 @@ from mcdenoise.channels import (
     BufferSource,
     ChannelRef,
     Detection,
-    _listing,
+    channel_listing,
     detect,
     find_buffer,
     join_channel,
@@ -339,7 +339,7 @@ def _side_source(info: ExrInfo, role: str, layer: str) -> BufferSource:
         if found is not None:
             return found
     raise AovError(
-        f"{info.name}: no {role} channels found. Channels in the file: {_listing(info.channels)}. "
+        f"{info.name}: no {role} channels found. Channels in the file: {channel_listing(info.channels)}. "
         f"Name them {RULES[role].hint}, or plain R,G,B."
     )
 
@@ -446,12 +446,15 @@ def _build_file(
         raise ValueError(f"every channel must be one (H, W) array of the same size, got {shapes}")
     height, width = next(iter(shapes))
     out_header = {k: v for k, v in (header or {}).items() if k not in _STRUCTURAL_KEYS}
-    display = out_header.get("displayWindow")
-    if display is None or (_box(display)[2] - _box(display)[0] + 1, _box(display)[3] - _box(display)[1] + 1) != (width, height):
-        display = (np.array([0, 0], dtype=np.int32), np.array([width - 1, height - 1], dtype=np.int32))
-    display = tuple(np.asarray(v, dtype=np.int32) for v in display)
-    out_header["displayWindow"] = display
-    out_header["dataWindow"] = display
+    # Keep the input's display window (its origin may be non-zero) when the pixels fill it exactly.
+    x0, y0 = 0, 0
+    if "displayWindow" in out_header:
+        bx0, by0, bx1, by1 = _box(out_header["displayWindow"])
+        if (bx1 - bx0 + 1, by1 - by0 + 1) == (width, height):
+            x0, y0 = bx0, by0
+    window = (np.array([x0, y0], dtype=np.int32), np.array([x0 + width - 1, y0 + height - 1], dtype=np.int32))
+    out_header["displayWindow"] = window
+    out_header["dataWindow"] = window
     out_header["compression"] = COMPRESSIONS[compression]
     out_header["type"] = OpenEXR.scanlineimage
     pixels = {name: _convert(np.asarray(a), pixel_type, name) for name, a in channels.items()}

@@ -59,7 +59,7 @@ def _buffers(film: Any) -> dict[str, np.ndarray]:
     """color/albedo/normal (H, W, 3) arrays from a developed AOV film, found by channel name."""
     bitmap = film.bitmap(raw=False)
     names = [f.name for f in bitmap.struct_()]
-    data = np.array(bitmap, copy=False)
+    data = np.asarray(bitmap)
     index = {name: i for i, name in enumerate(names)}
     out = {}
     for role, chans in (("color", ("R", "G", "B")), ("albedo", ("albedo.R", "albedo.G", "albedo.B")), ("normal", ("nn.X", "nn.Y", "nn.Z"))):

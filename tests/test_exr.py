@@ -153,3 +153,15 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
 def test_written_file_is_readable_by_others(tmp_path: Path) -> None:
     out = write_exr(tmp_path / "o.exr", frame_channels(_rgb()))
     assert os.stat(out).st_mode & 0o044 == 0o044
+
+
+def test_display_window_origin_is_kept_on_write(tmp_path: Path) -> None:
+    r = rand(4, 6)
+    window = (np.array([10, 20], np.int32), np.array([15, 23], np.int32))
+    src = tmp_path / "offset.exr"
+    OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "displayWindow": window, "dataWindow": window},
+                 {"R": r, "G": r, "B": r}).write(str(src))
+    frame = read_frame(src)
+    out = write_exr(tmp_path / "o.exr", frame_channels(frame.color), header=frame.header, pixel_type="float")
+    assert probe(out).display_window == (10, 20, 15, 23)
+    np.testing.assert_array_equal(read_frame(out).color[..., 0], r)
