@@ -75,7 +75,7 @@ def _info_report(path: str, layer: str | None, decode: bool) -> dict[str, Any]:
     report["notes"] = list(detection.notes)
     if decode:  # headers can be fine while the pixel data is truncated: decode to be sure
         try:
-            frame = read_frame(path, layer=detection.layer)
+            frame = read_frame(path, layer=detection.layer, info=info)
         except McDenoiseError as exc:
             report["error"] = str(exc)
             return report

@@ -352,9 +352,13 @@ def read_frame(
     normal: ExrSource | None = None,
     name: str | None = None,
     max_pixels: int | None = None,
+    info: ExrInfo | None = None,
 ) -> Frame:
-    """Read color (+ albedo/normal from the same file or side files) into a sanitized Frame."""
-    info = probe(source, name=name)
+    """Read color (+ albedo/normal from the same file or side files) into a sanitized Frame.
+
+    `info` is `probe(source)` when the caller already has it (saves reading the headers again).
+    """
+    info = info if info is not None else probe(source, name=name)
     check_size(info, max_pixels)
     detection: Detection = detect(info.channels, info.name, layer)
     sources = dict(detection.sources)
