@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from mcdenoise.channels import WRITE_NAMES, join_channel
 from mcdenoise.errors import RenderError
 from mcdenoise.exr import frame_channels, write_exr
 from mcdenoise.layout import METADATA_NAME, REFERENCE_NAME, render_name, write_metadata
@@ -62,7 +63,8 @@ def _buffers(film: Any) -> dict[str, np.ndarray]:
     data = np.asarray(bitmap)
     index = {name: i for i, name in enumerate(names)}
     out = {}
-    for role, chans in (("color", ("R", "G", "B")), ("albedo", ("albedo.R", "albedo.G", "albedo.B")), ("normal", ("nn.X", "nn.Y", "nn.Z"))):
+    for role, (pass_name, comps) in WRITE_NAMES.items():  # the AOV integrator writes these names
+        chans = [join_channel("", pass_name, c) for c in comps]
         out[role] = np.stack([data[..., index[c]] for c in chans], axis=-1).astype(np.float32)
     return out
 

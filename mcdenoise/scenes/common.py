@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
-# AOVs requested from Mitsuba's `aov` integrator; their channel names are in mcdenoise.channels.
-AOV_SPEC = "albedo:albedo,nn:sh_normal"
+from mcdenoise.channels import WRITE_NAMES
+
+# AOVs requested from Mitsuba's `aov` integrator, named as mcdenoise.channels.WRITE_NAMES says.
+AOV_SPEC = f"{WRITE_NAMES['albedo'][0]}:albedo,{WRITE_NAMES['normal'][0]}:sh_normal"
 PIXEL_FILTERS = ("box", "gaussian")  # box: independent pixels; gaussian (Mitsuba's default) splats
 
 
