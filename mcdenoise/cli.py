@@ -189,6 +189,126 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------- fit
+
+def _require_torch() -> None:
+    """Fail with an install hint when PyTorch is missing."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise McDenoiseError("PyTorch is not installed; install it with: pip install 'mcdenoise[train]'") from None
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Train or fine-tune a model on scene directories of noisy render pairs."""
+    _require_torch()
+    from dataclasses import replace
+
+    from mcdenoise.checkpoint import load_checkpoint
+    from mcdenoise.train import TrainConfig, fit
+
+    if args.resume:
+        ckpt = load_checkpoint(args.output)
+        cfg = TrainConfig.from_dict(ckpt.get("train_config", {}))
+        cfg = replace(cfg, output=args.output)
+        if args.scenes:
+            log.warning("--resume trains on the scene directories stored in %s; ignoring the ones given", args.output)
+        if args.steps is not None:  # extending a finished run changes its lr schedule, on purpose
+            cfg = replace(cfg, steps=args.steps)
+        if args.minutes is not None:
+            cfg = replace(cfg, minutes=args.minutes)
+    else:
+        if not args.scenes:
+            raise McDenoiseError("give at least one scene directory to train on")
+        from mcdenoise.checkpoint import resolve_model_path
+
+        if args.init != "scratch" and os.path.abspath(args.output) == os.path.abspath(resolve_model_path(args.init)):
+            raise McDenoiseError(f"-o {args.output} is the model training starts from; write to another file")
+        if os.path.exists(args.output) and not args.force:
+            raise McDenoiseError(f"{args.output} already exists; --resume to continue it, --force to start over")
+        cfg = TrainConfig(
+            scenes=list(args.scenes), output=args.output, init=args.init, size=args.size,
+            steps=args.steps or 0, minutes=args.minutes or 0.0, batch=args.batch, crop=args.crop, lr=args.lr,
+            rampdown=args.rampdown, seed=args.seed, target=args.target, val_views=args.val_views,
+            val_scenes=list(args.val or []), val_every=args.val_every, checkpoint_minutes=args.checkpoint_minutes,
+            cache_mb=args.cache_mb, device=args.device,
+        )
+    try:
+        summary = fit(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        if os.path.exists(cfg.output):
+            print(f"mcdenoise: interrupted; checkpoint saved in {cfg.output} (continue with: "
+                  f"mcdenoise fit --resume -o {cfg.output})", file=sys.stderr)
+        raise
+    if int(os.environ.get("RANK", "0")) == 0:
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in summary.get("metrics", {}).items())
+        print(f"{cfg.output}: {summary['steps']} steps in {summary['elapsed'] / 60:.1f} min" + (f"; {metrics}" if metrics else ""))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- denoise
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    """Denoise EXR files with the shipped or a given model."""
+    _require_torch()
+    from pathlib import Path
+
+    from mcdenoise.infer import Denoiser, default_output, denoise_file
+
+    if len(args.inputs) > 1 and (args.albedo or args.normal):
+        raise McDenoiseError("--albedo/--normal side files go with a single input file")
+    out_dir = None
+    if args.output is not None and (len(args.inputs) > 1 or Path(args.output).is_dir()):
+        out_dir = Path(args.output)
+        if not out_dir.is_dir():
+            raise McDenoiseError(f"{out_dir}: with several inputs, -o must be an existing folder")
+    for path in args.inputs:
+        if not os.path.isfile(path):
+            raise McDenoiseError(f"{path}: no such file")
+    denoiser = Denoiser(args.model, device=args.device)
+    from tqdm import tqdm
+
+    for path in tqdm(args.inputs, desc="denoise", unit="frame", disable=len(args.inputs) < 2):
+        if out_dir is not None:
+            target = out_dir / Path(path).name
+        else:
+            target = Path(args.output) if args.output else default_output(path)
+        written = denoise_file(denoiser, path, target, albedo=args.albedo, normal=args.normal, layer=args.layer,
+                               keep_aovs=args.keep_aovs)
+        print(written)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- model
+
+def cmd_model(args: argparse.Namespace) -> int:
+    """Describe a model file; optionally write an inference-only copy."""
+    _require_torch()
+    from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, release_copy
+
+    ckpt = load_checkpoint(args.model)
+    net = model_from_checkpoint(ckpt)
+    cfg = net.cfg
+    train = ckpt.get("train_config", {})
+    print(ckpt["path"])
+    print(f"  network      U-Net enc {cfg.enc}, dec {cfg.dec}, head {cfg.head}, {cfg.pools} pools; "
+          f"{sum(p.numel() for p in net.parameters()):,} parameters; pad to multiples of {cfg.alignment}")
+    print(f"  written by   mcdenoise {ckpt.get('mcdenoise_version', '?')}")
+    if "step" in ckpt:
+        print(f"  trained      {ckpt['step']} steps, {float(ckpt.get('elapsed', 0)) / 60:.1f} min, "
+              f"target {train.get('target', '?')}, init {train.get('init', '?')}")
+    if train.get("scenes"):
+        scenes = train["scenes"]
+        print(f"  data         {len(scenes)} scene dir(s): {', '.join(scenes[:4])}{' ...' if len(scenes) > 4 else ''}")
+    if ckpt.get("metrics"):
+        print("  validation   " + ", ".join(f"{k} {v:.4g}" for k, v in ckpt["metrics"].items()))
+    print(f"  resumable    {'yes' if 'optimizer' in ckpt else 'no (inference only)'}")
+    if args.release:
+        out = release_copy(ckpt["path"], args.release)
+        print(f"{out}: inference-only copy (float16 weights)")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 EPILOG_INFO = """examples:
@@ -207,12 +327,29 @@ layout written: OUT/<scene>/<view>_<filter>/render_000.exr ... [reference.exr], 
 Existing files are kept (an interrupted run resumes); --force re-renders them.
 """
 
+EPILOG_FIT = """examples:
+  mcdenoise fit shots/sq010 -o sq010.pt --minutes 15          fine-tune the shipped model on a scene
+  mcdenoise fit data/train/* -o big.pt --init scratch --size paper --steps 20000
+  mcdenoise fit --resume -o big.pt                             continue an interrupted run exactly
+  torchrun --nproc_per_node 4 -m mcdenoise.cli fit data/train/* -o big.pt --steps 20000
+
+Each SCENE_DIR holds one folder per view with >= 2 noisy renders (different seeds) of that view;
+reference.exr, when present, is only used for validation metrics (or --target clean).
+Writes OUT, OUT's .log.jsonl (training log) and .curve.png; checkpoints every few minutes and on Ctrl-C.
+"""
+
+EPILOG_DENOISE = """examples:
+  mcdenoise denoise shot.exr -o shot_dn.exr
+  mcdenoise denoise beauty.exr --albedo beauty.albedo.exr --normal beauty.normal.exr -o out.exr
+  mcdenoise denoise frames/*.exr -o denoised/ --model sq010.pt
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="mcdenoise",
-        description="Noise2Noise Monte Carlo render denoiser: inspect EXRs, render training scenes.",
+        description="Noise2Noise Monte Carlo render denoiser: denoise EXRs, fit models on noisy renders, render training scenes.",
         epilog="Run 'mcdenoise COMMAND --help' for examples.",
     )
     parser.add_argument("--version", action="version", version=f"mcdenoise {__version__}")
@@ -247,6 +384,52 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--pixel-type", choices=("half", "float"), default="half", help="EXR pixel type (default half)")
     render.add_argument("--force", action="store_true", help="re-render files that already exist")
     render.set_defaults(func=cmd_render)
+
+    fitp = sub.add_parser("fit", help="train or fine-tune a Noise2Noise model on pairs of noisy renders",
+                          epilog=EPILOG_FIT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fitp.add_argument("scenes", nargs="*", metavar="SCENE_DIR", help="scene directories (see layout below)")
+    fitp.add_argument("-o", "--output", required=True, help="model checkpoint to write (and --resume from)")
+    fitp.add_argument("--init", default="default",
+                      help="'default' (fine-tune the shipped model), 'scratch', or a model file (default: default)")
+    fitp.add_argument("--size", default="fast", choices=("fast", "paper", "tiny"),
+                      help="network size with --init scratch: fast (default), paper, tiny (smoke tests)")
+    fitp.add_argument("--steps", type=int, help="optimizer steps")
+    fitp.add_argument("--minutes", type=float, help="wall-clock budget in minutes (with or instead of --steps)")
+    fitp.add_argument("--batch", type=int, default=4, help="crops per step (default 4, as in the paper)")
+    fitp.add_argument("--crop", type=int, default=64, help="crop side in pixels (default 64)")
+    fitp.add_argument("--lr", type=float, default=0.0,
+                      help="Adam learning rate (default 3e-4 from scratch, 1e-4 when fine-tuning)")
+    fitp.add_argument("--rampdown", type=float, default=0.3, help="fraction of the run the lr ramps down over")
+    fitp.add_argument("--seed", type=int, default=0, help="seed of the model init and the batch sampling")
+    fitp.add_argument("--target", choices=("noisy", "clean"), default="noisy",
+                      help="noisy: Noise2Noise (default); clean: train against reference.exr (experiments)")
+    fitp.add_argument("--val-views", type=int, default=-1,
+                      help="views held out for validation (default 1 when there are several)")
+    fitp.add_argument("--val", nargs="+", metavar="SCENE_DIR", help="extra scene directories to validate on")
+    fitp.add_argument("--val-every", type=int, default=250, help="steps between validations (default 250)")
+    fitp.add_argument("--checkpoint-minutes", type=float, default=5.0, help="minutes between checkpoints")
+    fitp.add_argument("--cache-mb", type=int, default=4096, help="memory for decoded frames (default 4096)")
+    fitp.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    fitp.add_argument("--resume", action="store_true", help="continue the run saved in -o exactly")
+    fitp.add_argument("--force", action="store_true", help="start over even if -o exists")
+    fitp.set_defaults(func=cmd_fit)
+
+    den = sub.add_parser("denoise", help="denoise EXR renders (color + albedo + normal)",
+                         epilog=EPILOG_DENOISE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    den.add_argument("inputs", nargs="+", metavar="INPUT.exr")
+    den.add_argument("-o", "--output", help="output file, or folder for several inputs (default: NAME.denoised.exr)")
+    den.add_argument("--model", help="model file (default: the shipped pretrained model)")
+    den.add_argument("--albedo", help="albedo side file for a single input")
+    den.add_argument("--normal", help="normal side file for a single input")
+    den.add_argument("--layer", help="view layer to denoise (default: the first one with color)")
+    den.add_argument("--keep-aovs", action="store_true", help="also write the albedo and normal used")
+    den.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    den.set_defaults(func=cmd_denoise)
+
+    mod = sub.add_parser("model", help="describe a model file (default: the shipped one)")
+    mod.add_argument("model", nargs="?", help="model file (default: the shipped model)")
+    mod.add_argument("--release", metavar="OUT", help="write an inference-only float16 copy to OUT")
+    mod.set_defaults(func=cmd_model)
     return parser
 
 

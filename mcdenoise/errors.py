@@ -19,3 +19,11 @@ class LayoutError(McDenoiseError):
 
 class RenderError(McDenoiseError):
     """A scene cannot be rendered (unknown scene, Mitsuba missing, bad settings)."""
+
+
+class DataError(McDenoiseError):
+    """Training data cannot be used (too few renders, mismatched sizes, all-NaN frames)."""
+
+
+class ModelError(McDenoiseError):
+    """A model file is missing, is not an mcdenoise checkpoint, or does not fit the data."""

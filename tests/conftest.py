@@ -63,3 +63,46 @@ def mitsuba_style(tmp_path: Path) -> Path:
     chans.update({f"albedo.{c}": rand(h, w, 20 + i) for i, c in enumerate("RGB")})
     chans.update({f"nn.{c}": rand(h, w, 30 + i) * 2 - 1 for i, c in enumerate("XYZ")})
     return write_parts(tmp_path / "mitsuba.exr", [("", chans)])
+
+
+def write_render(path: Path, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None,
+                 pixel_type: str = "half") -> Path:
+    """A Mitsuba-style render file from (H, W, 3) buffers."""
+    from mcdenoise.exr import frame_channels, write_exr
+
+    return write_exr(path, frame_channels(color, albedo=albedo, normal=normal), pixel_type=pixel_type)
+
+
+def clean_image(h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A smooth HDR color with matching albedo and normal: (H, W, 3) each."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    albedo = np.stack([0.2 + 0.6 * ((xx * 4 + k).astype(int) % 2) * rng.random() + 0.1 * k for k in range(3)], -1)
+    normal = np.stack([np.sin(3 * xx), np.cos(3 * yy), np.ones_like(xx)], -1)
+    normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
+    light = 0.5 + 2.0 * np.exp(-((xx - rng.random()) ** 2 + (yy - rng.random()) ** 2) * 8)
+    return (albedo * light[..., None]).astype(np.float32), albedo.astype(np.float32), normal.astype(np.float32)
+
+
+def make_scene(root: Path, name: str = "scene", *, views: int = 2, renders: int = 3, size: tuple[int, int] = (32, 32),
+               reference: bool = True, seed: int = 0) -> Path:
+    """A synthetic scene directory in the layout: noisy renders (unbiased noise) + optional reference."""
+    h, w = size
+    for v in range(views):
+        view = root / name / f"cam{v}"
+        view.mkdir(parents=True)
+        color, albedo, normal = clean_image(h, w, seed * 10 + v)
+        rng = np.random.default_rng(seed * 100 + v)
+        for i in range(renders):
+            # Unbiased multiplicative noise, like a few-spp estimate (mean = the clean value).
+            noisy = color * rng.gamma(2.0, 0.5, size=color.shape).astype(np.float32)
+            write_render(view / f"render_{i:03d}.exr", noisy, albedo, normal)
+        if reference:
+            write_render(view / "reference.exr", color, None, None, pixel_type="float")
+    return root / name
+
+
+@pytest.fixture
+def tiny_scene(tmp_path: Path) -> Path:
+    """A 2-view, 3-render synthetic scene with references."""
+    return make_scene(tmp_path / "scenes")

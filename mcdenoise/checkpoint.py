@@ -1,0 +1,106 @@
+"""Model files: one dict holding the model config, weights and (for training runs) optimizer state.
+
+A file is rebuilt into a model from its own contents (`load_model`), loaded with `weights_only=True`
+so opening a model file never runs code from it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mcdenoise import __version__
+from mcdenoise.errors import McDenoiseError, ModelError
+from mcdenoise.model import ModelConfig, UNet
+
+FORMAT = "mcdenoise-model"
+FORMAT_VERSION = 1
+DEFAULT_MODEL = "n2n_default.pt"  # shipped in mcdenoise/weights/
+
+
+def pick_device(name: str) -> torch.device:
+    """Resolve "auto" to CUDA when available."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise McDenoiseError(f"--device {name}: no CUDA device is available")
+    return torch.device(name)
+
+
+def default_model_path() -> Path:
+    """The pretrained model shipped inside the package."""
+    return Path(str(resources.files("mcdenoise") / "weights" / DEFAULT_MODEL))
+
+
+def resolve_model_path(path: str | os.PathLike | None) -> Path:
+    """`path`, or the shipped model for None/"default"."""
+    if path is None or str(path) == "default":
+        return default_model_path()
+    return Path(path)
+
+
+def save_checkpoint(path: str | os.PathLike, contents: dict[str, Any]) -> Path:
+    """Atomically write a checkpoint dict (temp file + rename: an interrupt never leaves half a file)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "mcdenoise_version": __version__, **contents}
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_checkpoint(path: str | os.PathLike | None, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a model file (None/"default": the shipped one); raise ModelError when it is not one."""
+    file = resolve_model_path(path)
+    if not file.is_file():
+        if path is None or str(path) == "default":
+            raise ModelError(f"the shipped model {file} is missing; reinstall mcdenoise or pass --model PATH")
+        raise ModelError(f"{file}: no such model file")
+    try:
+        ckpt = torch.load(file, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a model file"
+        raise ModelError(f"{file}: not a readable mcdenoise model ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ModelError(f"{file}: not an mcdenoise model file (no '{FORMAT}' marker)")
+    if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelError(f"{file}: written by a newer mcdenoise ({ckpt.get('mcdenoise_version')}); upgrade to read it")
+    ckpt["path"] = str(file)
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> UNet:
+    """Build the U-Net described by a checkpoint and load its weights (float32, eval mode)."""
+    try:
+        cfg = ModelConfig.from_dict(ckpt["model_config"])
+        model = UNet(cfg)
+        state = {k: v.float() for k, v in ckpt["model"].items()}
+        model.load_state_dict(state)
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ModelError(f"{ckpt.get('path', 'model')}: weights do not match the stored config ({exc})") from exc
+    return model.eval()
+
+
+def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> UNet:
+    """The model stored in `path` (None: the shipped model) on `device`, in eval mode."""
+    return model_from_checkpoint(load_checkpoint(path)).to(device)
+
+
+def release_copy(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = True) -> Path:
+    """Write an inference-only copy of a training checkpoint (no optimizer state; float16 weights)."""
+    ckpt = load_checkpoint(src)
+    keep = {k: v for k, v in ckpt.items() if k not in ("optimizer", "path", "format", "format_version", "mcdenoise_version")}
+    if half:
+        keep["model"] = {k: v.half() for k, v in ckpt["model"].items()}
+    return save_checkpoint(dst, keep)

@@ -1,0 +1,222 @@
+"""Training data: pairs of independent noisy renders of one view, cropped and augmented on the fly.
+
+Frames are decoded once, checked, and kept in a byte-budgeted LRU cache; views beyond the budget are
+re-read from disk when sampled, so a farm's worth of frames never has to fit in RAM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from mcdenoise import color
+from mcdenoise.errors import AovError, DataError, McDenoiseError
+from mcdenoise.exr import read_frame
+from mcdenoise.layout import Render, scan_scene
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("noisy", "clean")
+
+
+@dataclass(frozen=True)
+class View:
+    """One view folder used for training or validation."""
+
+    scene: str  # scene directory name
+    name: str  # view folder name
+    renders: tuple[Render, ...]  # independent noisy renders (>= 2 for Noise2Noise)
+    reference: Path | None  # high-spp render, for metrics or --target clean
+
+    @property
+    def label(self) -> str:
+        """'scene/view' for messages and logs."""
+        return f"{self.scene}/{self.name}"
+
+
+@dataclass(frozen=True)
+class CachedFrame:
+    """Decoded buffers in channel-first layout, ready to crop."""
+
+    color: np.ndarray  # (3, H, W) float32 linear radiance
+    albedo: np.ndarray  # (3, H, W) float16
+    normal: np.ndarray  # (3, H, W) float16
+    exposure: float  # image-wide autoexposure of the full frame (inference sees the full frame too)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the buffers."""
+        return self.color.nbytes + self.albedo.nbytes + self.normal.nbytes
+
+
+def load_frame(path: Path, albedo: Path | None = None, normal: Path | None = None, *, need_aux: bool = True) -> CachedFrame:
+    """Read one render (or reference) into a CachedFrame; raise a clear error for unusable frames."""
+    frame = read_frame(path, albedo=albedo, normal=normal)
+    pixels = frame.height * frame.width
+    if frame.sanitized.get("color non-finite", 0) == pixels:
+        raise DataError(f"{path}: every color pixel is NaN or infinite")
+    if need_aux and not frame.has_aux:
+        missing = " and ".join(r for r in ("albedo", "normal") if getattr(frame, r) is None)
+        raise AovError(f"{path}: no {missing} AOV; training needs color + albedo + normal in every render")
+    shape = (3, frame.height, frame.width)
+    aux = [np.ascontiguousarray(b.transpose(2, 0, 1), np.float16) if b is not None else np.zeros(shape, np.float16)
+           for b in (frame.albedo, frame.normal)]
+    rgb = np.ascontiguousarray(frame.color.transpose(2, 0, 1), np.float32)
+    return CachedFrame(rgb, aux[0], aux[1], color.autoexposure(frame.color))
+
+
+class FrameCache:
+    """LRU cache of decoded frames with a byte budget."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self.used = 0
+        self.misses = 0
+        self._frames: OrderedDict[Path, CachedFrame] = OrderedDict()
+
+    def get(self, render: Render | Path, *, need_aux: bool = True) -> CachedFrame:
+        """The decoded frame of a render or reference file, from memory when it is cached."""
+        path = render.path if isinstance(render, Render) else render
+        hit = self._frames.get(path)
+        if hit is not None:
+            self._frames.move_to_end(path)
+            return hit
+        self.misses += 1
+        if isinstance(render, Render):
+            frame = load_frame(render.path, render.albedo, render.normal, need_aux=need_aux)
+        else:
+            frame = load_frame(path, need_aux=need_aux)
+        self._frames[path] = frame
+        self.used += frame.nbytes
+        while self.used > self.budget and len(self._frames) > 1:
+            _, old = self._frames.popitem(last=False)
+            self.used -= old.nbytes
+        return frame
+
+
+def collect_views(scene_dirs: Sequence[str | os.PathLike], target: str = "noisy", *, validation: bool = False) -> list[View]:
+    """Every view of the given scene directories, checked for what training (or validation) needs."""
+    if target not in TARGETS:
+        raise DataError(f"unknown target {target!r}; use one of {', '.join(TARGETS)}")
+    if not scene_dirs:
+        raise DataError("no scene directories given")
+    views: list[View] = []
+    for scene_dir in scene_dirs:
+        scene = scan_scene(scene_dir)
+        for v in scene.views:
+            view = View(scene.path.name, v.name, v.renders, v.reference)
+            if validation:  # a render and its reference, or a held-out pair
+                if not v.renders or (v.reference is None and len(v.renders) < 2):
+                    raise DataError(f"{v.path}: a validation view needs a render and reference.exr, or 2 renders")
+            elif target == "noisy" and len(v.renders) < 2:
+                raise DataError(
+                    f"{v.path}: {len(v.renders)} noisy render(s); Noise2Noise needs at least 2 independent "
+                    "renders of each view (same camera, different seeds)"
+                )
+            if target == "clean" and (v.reference is None or not v.renders):
+                raise DataError(f"{v.path}: --target clean needs reference.exr and at least one render")
+            views.append(view)
+    labels = [v.label for v in views]
+    if len(set(labels)) != len(labels):
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        raise DataError(f"two scene directories share a name: {', '.join(dup)}; rename one")
+    return views
+
+
+def check_views(views: Sequence[View], cache: FrameCache, *, need_reference: bool = False, desc: str = "checking renders") -> None:
+    """Decode every frame once (filling the cache) and check sizes agree within each view."""
+    files = [(v, r) for v in views for r in v.renders]
+    files += [(v, v.reference) for v in views if need_reference and v.reference is not None]
+    sizes: dict[str, tuple[int, int, Path]] = {}
+    for view, item in tqdm(files, desc=desc, unit="file", disable=len(files) < 8, leave=False):
+        is_reference = not isinstance(item, Render)
+        try:
+            frame = cache.get(item, need_aux=not is_reference)
+        except McDenoiseError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - decoder failures on a user's file are a user problem
+            path = item if is_reference else item.path
+            raise DataError(f"{path}: unreadable ({exc})") from exc
+        size = frame.color.shape[1:]
+        path = item if is_reference else item.path
+        first = sizes.setdefault(view.label, (size[0], size[1], path))
+        if first[:2] != size:
+            raise DataError(
+                f"{view.label}: {path.name} is {size[1]}x{size[0]} but {first[2].name} is {first[1]}x{first[0]}; "
+                "every render of a view must have the same resolution"
+            )
+
+
+def split_views(views: list[View], count: int) -> tuple[list[View], list[View]]:
+    """Hold `count` views out of training for validation, preferring views with a reference."""
+    if count <= 0:
+        return views, []
+    if count >= len(views):
+        raise DataError(f"--val-views {count} would leave no training views (there are {len(views)})")
+    # Deterministic: the last views in sorted order, those with references first.
+    order = sorted(range(len(views)), key=lambda i: (views[i].reference is not None, views[i].label))
+    held = set(order[-count:])
+    return [v for i, v in enumerate(views) if i not in held], [v for i, v in enumerate(views) if i in held]
+
+
+def _dihedral(a: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 flips/rotations of a (C, H, W) array."""
+    if k & 4:
+        a = a.transpose(0, 2, 1)
+    if k & 2:
+        a = a[:, ::-1, :]
+    if k & 1:
+        a = a[:, :, ::-1]
+    return a
+
+
+@dataclass
+class Batch:
+    """One training batch; every tensor is (N, 3, crop, crop) but exposure (N,)."""
+
+    color: np.ndarray  # input render a
+    albedo: np.ndarray
+    normal: np.ndarray
+    exposure: np.ndarray  # of render a's full frame
+    target: np.ndarray  # render b (noisy) or the reference (clean), linear, never tonemapped
+
+
+class PairSampler:
+    """Draws random crops of (input render, target render) pairs from the training views."""
+
+    def __init__(self, views: Sequence[View], cache: FrameCache, *, crop: int, target: str = "noisy") -> None:
+        self.views = list(views)
+        self.cache = cache
+        self.crop = crop
+        self.target = target
+
+    def sample(self, rng: np.random.Generator, batch: int) -> Batch:
+        """`batch` crops; all randomness comes from `rng` (so a step's batch is reproducible)."""
+        items = [self._item(rng) for _ in range(batch)]
+        return Batch(*(np.stack([it[i] for it in items]) for i in range(4)), np.stack([it[4] for it in items]))
+
+    def _item(self, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """One augmented crop: color, albedo, normal, exposure, target."""
+        view = self.views[int(rng.integers(len(self.views)))]
+        if self.target == "clean":
+            a = self.cache.get(view.renders[int(rng.integers(len(view.renders)))])
+            b = self.cache.get(view.reference, need_aux=False)
+        else:
+            i, j = rng.choice(len(view.renders), size=2, replace=False)  # random order swaps the roles
+            a, b = self.cache.get(view.renders[int(i)]), self.cache.get(view.renders[int(j)])
+        h, w = a.color.shape[1:]
+        c = self.crop
+        y, x = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
+        k = int(rng.integers(8))
+        crop = lambda arr: np.ascontiguousarray(_dihedral(arr[:, y : y + c, x : x + c], k), np.float32)  # noqa: E731
+        normal = crop(a.normal)
+        # Normals may be world- or camera-space depending on the renderer: randomise the frame.
+        normal = normal[rng.permutation(3)] * rng.choice(np.array([-1.0, 1.0], np.float32), size=(3, 1, 1))
+        return crop(a.color), crop(a.albedo), normal.astype(np.float32), np.float32(a.exposure), crop(b.color)

@@ -1,0 +1,67 @@
+"""The one preprocessing/postprocessing path shared by training, `denoise`, the service and ONNX export.
+
+Order (as in OIDN's infer.py): exposure -> transfer -> pad -> model -> crop -> clamp -> undo exposure.
+Everything here is written with torch ops only, so `DenoisePipeline` traces into one ONNX graph.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from mcdenoise import color
+
+# Input channel order of the network: the one place it is defined.
+INPUT_CHANNELS = ("color.R", "color.G", "color.B", "albedo.R", "albedo.G", "albedo.B",
+                  "normal.X", "normal.Y", "normal.Z")
+INPUT_OFFSET = 0.5  # inputs are centred: [0, 1] -> [-0.5, 0.5] (paper, appendix A)
+LOG_MAX = 20.0  # "log" outputs: log(1 + v) is clamped here (v < 5e8) so exp never overflows
+
+
+def network_input(color_: torch.Tensor, albedo: torch.Tensor, normal: torch.Tensor, exposure: torch.Tensor) -> torch.Tensor:
+    """(N, 9, H, W) network input from linear color, albedo, normal (each (N, 3, H, W)) and (N,) exposure."""
+    c = color.n2n_forward(color_ * exposure.view(-1, 1, 1, 1))  # tonemapped exposed color in [0, 1)
+    a = albedo.clamp(0.0, 1.0)  # emitters and some renderers write albedo > 1
+    n = normal.clamp(-1.0, 1.0) * 0.5 + 0.5  # [-1, 1] -> [0, 1]
+    return torch.cat([c, a, n], dim=1) - INPUT_OFFSET
+
+
+def network_output(raw: torch.Tensor, exposed: torch.Tensor, output: str) -> torch.Tensor:
+    """Exposed linear HDR prediction (N, 3, H, W) from the last conv's output and the exposed input color.
+
+    "linear" (the paper): the conv output is the radiance. "log": it corrects log(1 + color), so an
+    untrained model is the identity (training only has to learn the denoising) and the correction has
+    the same relative precision at every brightness. The loss always sees linear HDR.
+    """
+    if output == "linear":
+        return raw
+    # Not color.log_inverse: that clamps at 0, which would stop the gradient of negative predictions.
+    return torch.expm1((color.log_forward(exposed) + raw).clamp(max=LOG_MAX))
+
+
+def pad_to(x: torch.Tensor, alignment: int) -> torch.Tensor:
+    """Pad the bottom/right edges (replicating border pixels) so H and W are multiples of `alignment`."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % alignment, (-w) % alignment
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode="replicate")
+
+
+class DenoisePipeline(nn.Module):
+    """Linear color/albedo/normal (N, 3, H, W) -> denoised linear color (N, 3, H, W), >= 0."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.alignment = int(net.alignment)
+
+    def forward(self, color_: torch.Tensor, albedo: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
+        """Run exposure, transfer, pad, model, crop, clamp and inverse exposure."""
+        h, w = color_.shape[-2:]
+        exposure = color.autoexposure(color_)  # (N,) image-wide, so tiles and crops agree
+        x = pad_to(network_input(color_, albedo, normal, exposure), self.alignment)
+        exposed = pad_to(color_ * exposure.view(-1, 1, 1, 1), self.alignment)
+        y = network_output(self.net(x), exposed, self.net.cfg.output)[..., :h, :w]  # exposed linear HDR
+        return y.clamp(min=0.0) / exposure.view(-1, 1, 1, 1)

@@ -1,0 +1,354 @@
+"""Noise2Noise training (`mcdenoise fit`): one loop, read top to bottom.
+
+Runs as one process, or under `torchrun` with DistributedDataParallel (NCCL on GPUs, gloo on CPU).
+Every step's batch is drawn from a generator seeded by (seed, rank, step), so a resumed run sees
+exactly the batches an uninterrupted one would, with no RNG state to carry around.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
+from mcdenoise.data import FrameCache, PairSampler, View, check_views, collect_views, split_views
+from mcdenoise.errors import DataError, McDenoiseError
+from mcdenoise.loss import hdr_loss
+from mcdenoise.metrics import psnr_tonemapped, relmse
+from mcdenoise.model import PRESETS, UNet
+from mcdenoise.pipeline import DenoisePipeline, network_input, network_output
+
+log = logging.getLogger(__name__)
+
+WARMUP_STEPS = 50  # linear lr warm-up: keeps Adam's first steps from wrecking a pretrained model
+VAL_FRAMES = 8  # at most this many validation views are denoised at each validation
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; stored in every checkpoint."""
+
+    scenes: list[str] = field(default_factory=list)  # scene directories to train on
+    output: str = "model.pt"  # checkpoint path (also the final model)
+    init: str = "default"  # "default" (fine-tune the shipped model), "scratch", or a model file
+    size: str = "fast"  # model preset for --init scratch (see model.PRESETS)
+    steps: int = 0  # optimizer steps; 0 = until `minutes` runs out
+    minutes: float = 0.0  # wall-clock budget; 0 = until `steps` are done
+    batch: int = 4  # crops per step (per process under torchrun)
+    crop: int = 64  # crop side in pixels (reduced to the smallest view if needed)
+    lr: float = 0.0  # Adam learning rate; 0 = 3e-4 from scratch (paper), 1e-4 when fine-tuning
+    rampdown: float = 0.3  # final fraction of the run over which the lr ramps smoothly to 0
+    seed: int = 0  # model init and batch sampling
+    target: str = "noisy"  # "noisy" (Noise2Noise) or "clean" (reference.exr; for experiments)
+    val_views: int = -1  # views held out for validation; -1 = 1 when there are several, else 0
+    val_scenes: list[str] = field(default_factory=list)  # extra scene directories for validation only
+    val_every: int = 250  # steps between validations
+    checkpoint_minutes: float = 5.0  # minutes between checkpoints
+    cache_mb: int = 4096  # memory budget of decoded frames (per process)
+    device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Rebuild from a checkpoint, ignoring fields this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+def learning_rate(base: float, step: int, progress: float, rampdown: float) -> float:
+    """Warm-up, then constant, then a smooth (cosine) ramp-down to 0 over the last `rampdown` of the run."""
+    lr = base * min(1.0, (step + 1) / WARMUP_STEPS)
+    start = 1.0 - rampdown
+    if rampdown > 0 and progress > start:
+        lr *= 0.5 * (1.0 + math.cos(math.pi * min(1.0, (progress - start) / rampdown)))
+    return lr
+
+
+@dataclass
+class Distributed:
+    """Process-group facts; a single process is rank 0 of 1."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """True on the process that logs, validates and writes checkpoints."""
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> Distributed:
+    """Join the torchrun process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _log_paths(output: Path) -> tuple[Path, Path]:
+    """Training log (JSON lines) and curve PNG next to the checkpoint."""
+    stem = output.with_suffix("")
+    return stem.with_name(stem.name + ".log.jsonl"), stem.with_name(stem.name + ".curve.png")
+
+
+def _read_log(path: Path, upto_step: int) -> list[dict[str, Any]]:
+    """Log entries up to a step (a resumed run rewrites what came after its checkpoint)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if row.get("step", 0) <= upto_step:
+            rows.append(row)
+    return rows
+
+
+def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
+    """Loss and validation PSNR against step, as a PNG (skipped when matplotlib is missing)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.debug("matplotlib not installed; no curve written")
+        return
+    train = [r for r in rows if "loss" in r]
+    val = [r for r in rows if "val_psnr" in r or "val_loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot([r["step"] for r in train], [r["loss"] for r in train], lw=0.8, color="tab:blue", label="train loss")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("L_HDR")
+    if val:
+        key = "val_psnr" if "val_psnr" in val[-1] else "val_loss"
+        ax2 = ax.twinx()
+        ax2.plot([r["step"] for r in val], [r[key] for r in val], "o-", color="tab:red", label=key)
+        ax2.set_ylabel("validation PSNR (dB)" if key == "val_psnr" else "validation L_HDR")
+    ax.set_title(path.stem)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch.device) -> dict[str, float]:
+    """Denoise full validation frames: PSNR/relMSE vs reference.exr, else the N2N loss on a held-out pair."""
+    pipe = DenoisePipeline(net).eval()
+    psnrs, rels, losses = [], [], []
+    for view in views[:VAL_FRAMES]:
+        a = cache.get(view.renders[0])
+        to = lambda arr: torch.from_numpy(np.asarray(arr, np.float32))[None].to(device)  # noqa: E731
+        out = pipe(to(a.color), to(a.albedo), to(a.normal))[0].float().cpu().numpy()  # (3, H, W) linear
+        if view.reference is not None:
+            ref = cache.get(view.reference, need_aux=False).color
+            psnrs.append(psnr_tonemapped(out, ref))
+            rels.append(relmse(out, ref))
+        elif len(view.renders) > 1:
+            b = cache.get(view.renders[1]).color
+            losses.append(float(hdr_loss(torch.from_numpy(out) * a.exposure, torch.from_numpy(b) * a.exposure)))
+    metrics: dict[str, float] = {}
+    if psnrs:
+        metrics.update(val_psnr=float(np.mean(psnrs)), val_relmse=float(np.mean(rels)))
+    if losses:
+        metrics["val_loss"] = float(np.mean(losses))
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------------- fit
+
+def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train (or fine-tune, or resume) a model as `cfg` says; return the final summary."""
+    device = pick_device(cfg.device)
+    dist_info = init_distributed(device)
+    if device.type == "cuda" and dist_info.world > 1:
+        device = torch.device("cuda", dist_info.local_rank)
+    output = Path(cfg.output)
+    if cfg.steps <= 0 and cfg.minutes <= 0:
+        raise McDenoiseError("give a budget: --steps N and/or --minutes M")
+    if cfg.batch < 1 or cfg.crop < 8:
+        raise McDenoiseError("--batch must be >= 1 and --crop >= 8")
+
+    # 1. Resume or start: the model config comes from the checkpoint, the shipped model, or a preset.
+    ckpt: dict[str, Any] | None = None
+    if resume:
+        if not output.is_file():
+            raise McDenoiseError(f"--resume: {output} does not exist yet; run without --resume to start")
+        ckpt = load_checkpoint(output)
+        if "optimizer" not in ckpt:
+            raise McDenoiseError(f"--resume: {output} holds no optimizer state (a released model); "
+                                 "use --init PATH to fine-tune it instead")
+        net = model_from_checkpoint(ckpt)
+    elif cfg.init == "scratch":
+        if cfg.size not in PRESETS:
+            raise McDenoiseError(f"unknown model size {cfg.size!r}; use one of {', '.join(PRESETS)}")
+        torch.manual_seed(cfg.seed)
+        net = UNet(PRESETS[cfg.size])
+    else:
+        net = model_from_checkpoint(load_checkpoint(None if cfg.init == "default" else cfg.init))
+    base_lr = cfg.lr if cfg.lr > 0 else (3e-4 if cfg.init == "scratch" else 1e-4)
+    align = net.alignment
+
+    # 2. Data: scan, check every frame up front (clear errors before any training), split validation.
+    views = collect_views(cfg.scenes, cfg.target)
+    n_val = cfg.val_views if cfg.val_views >= 0 else (1 if len(views) > 1 and not cfg.val_scenes else 0)
+    train_views, val_views = split_views(views, n_val)
+    if cfg.val_scenes:
+        val_views += collect_views(cfg.val_scenes, validation=True)
+    cache = FrameCache(cfg.cache_mb * 2**20)
+    check_views(train_views, cache, need_reference=cfg.target == "clean")
+    check_views(val_views, cache, need_reference=True, desc="checking validation")
+    smallest = min(min(cache.get(v.renders[0]).color.shape[1:]) for v in train_views)
+    crop = min(cfg.crop, smallest) // align * align
+    if crop < align:
+        raise DataError(f"renders are {smallest} px on their short side; the model needs at least {align}")
+    if crop != cfg.crop and dist_info.main:
+        log.warning("crop reduced from %d to %d px to fit the smallest view (multiple of %d)", cfg.crop, crop, align)
+    sampler = PairSampler(train_views, cache, crop=crop, target=cfg.target)
+
+    # 3. Model, optimizer (paper: Adam b1 0.9, b2 0.99, eps 1e-8), AMP + channels_last on CUDA.
+    net = net.to(device).train()
+    use_amp = device.type == "cuda"
+    if use_amp:
+        net = net.to(memory_format=torch.channels_last)
+    model: nn.Module = net
+    if dist_info.world > 1:
+        model = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    opt = torch.optim.Adam(net.parameters(), lr=base_lr, betas=(0.9, 0.99), eps=1e-8)
+    step, elapsed_before = 0, 0.0
+    if ckpt is not None:
+        opt.load_state_dict(ckpt["optimizer"])
+        step, elapsed_before = int(ckpt["step"]), float(ckpt.get("elapsed", 0.0))
+    log_path, curve_path = _log_paths(output)
+    rows = _read_log(log_path, step) if (ckpt is not None and dist_info.main) else []
+    summary = {"train_views": len(train_views), "val_views": len(val_views), "crop": crop, "lr": base_lr,
+               "parameters": sum(p.numel() for p in net.parameters()), "processes": dist_info.world}
+    if dist_info.main:
+        log.info("training on %d views (%d renders), validating on %d; crop %d, batch %d x %d process(es), lr %.1e",
+                 len(train_views), sum(len(v.renders) for v in train_views), len(val_views), crop, cfg.batch,
+                 dist_info.world, base_lr)
+
+    def checkpoint(elapsed: float, metrics: dict[str, float]) -> None:
+        """Write model + optimizer + step atomically (main process only)."""
+        if not dist_info.main:
+            return
+        save_checkpoint(output, {
+            "model_config": net.cfg.to_dict(), "model": net.state_dict(), "optimizer": opt.state_dict(),
+            "train_config": asdict(cfg), "step": step, "elapsed": elapsed, "metrics": metrics, "summary": summary,
+        })
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        plot_curve(rows, curve_path)
+
+    def run_progress(elapsed: float) -> float:
+        """Fraction of the budget spent (the larger of steps and time)."""
+        p = step / cfg.steps if cfg.steps > 0 else 0.0
+        return max(p, elapsed / (cfg.minutes * 60) if cfg.minutes > 0 else 0.0)
+
+    # 4. The loop.
+    start = time.monotonic()
+    last_ckpt = start
+    metrics: dict[str, float] = {}
+    if val_views and dist_info.main and step == 0:
+        metrics = validate(net, val_views, cache, device)
+        rows.append({"step": 0, "elapsed": 0.0, **metrics})
+        log.info("step 0: %s", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    total = cfg.steps if cfg.steps > 0 else None
+    bar = tqdm(total=total, initial=step, desc="fit", unit="step", disable=not (progress and dist_info.main),
+               dynamic_ncols=True)
+    pixels_per_step = cfg.batch * crop * crop * dist_info.world
+    loss_avg, t_window, n_window = 0.0, time.monotonic(), 0
+    try:
+        while True:
+            elapsed = elapsed_before + time.monotonic() - start
+            if dist_info.world > 1:  # every process must agree on the schedule and when to stop
+                t = torch.tensor([elapsed], dtype=torch.float64)
+                torch.distributed.broadcast(t, 0)
+                elapsed = float(t)
+            done = run_progress(elapsed)
+            if done >= 1.0:
+                break
+            lr = learning_rate(base_lr, step, done, cfg.rampdown)
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+            rng = np.random.default_rng([cfg.seed, dist_info.rank, step])
+            b = sampler.sample(rng, cfg.batch)
+            to = lambda a: torch.from_numpy(a).to(device, non_blocking=True)  # noqa: E731
+            color_, albedo, normal, exposure, target = map(to, (b.color, b.albedo, b.normal, b.exposure, b.target))
+            x = network_input(color_, albedo, normal, exposure)  # (N, 9, crop, crop), tonemapped input
+            y = target * exposure.view(-1, 1, 1, 1)  # linear target at the input's exposure, NOT tonemapped
+            if use_amp:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+                raw = model(x)
+            pred = network_output(raw.float(), color_ * exposure.view(-1, 1, 1, 1), net.cfg.output)  # linear HDR
+            loss = hdr_loss(pred, y)
+            if not torch.isfinite(loss):
+                raise McDenoiseError(f"loss became {float(loss)} at step {step}; lower --lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+
+            loss_avg += loss.item()
+            n_window += 1
+            if dist_info.main and (n_window == 20 or step == cfg.steps):
+                now = time.monotonic()
+                rate = pixels_per_step * n_window / max(now - t_window, 1e-9)
+                rows.append({"step": step, "loss": loss_avg / n_window, "lr": lr, "pixels_per_s": rate,
+                             "elapsed": elapsed_before + now - start})
+                post = {"loss": f"{loss_avg / n_window:.4f}", "px_s": f"{rate:,.0f}", "lr": f"{lr:.1e}"}
+                if cfg.minutes > 0:
+                    left = max(0.0, cfg.minutes * 60 - (elapsed_before + now - start))
+                    post["left"] = f"{int(left // 60)}:{int(left % 60):02d}"
+                bar.set_postfix(post)
+                loss_avg, t_window, n_window = 0.0, now, 0
+            bar.update(1)
+            if dist_info.main and val_views and step % cfg.val_every == 0:
+                net.eval()
+                metrics = validate(net, val_views, cache, device)
+                net.train()
+                rows.append({"step": step, "elapsed": elapsed_before + time.monotonic() - start, **metrics})
+                bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+            if time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
+                checkpoint(elapsed_before + time.monotonic() - start, metrics)
+                last_ckpt = time.monotonic()
+    except KeyboardInterrupt:
+        checkpoint(elapsed_before + time.monotonic() - start, metrics)
+        bar.close()
+        raise
+    bar.close()
+    elapsed = elapsed_before + time.monotonic() - start
+    validated_now = any(r["step"] == step and ("val_psnr" in r or "val_loss" in r) for r in rows[-2:])
+    if dist_info.main and val_views and not validated_now:
+        metrics = validate(net.eval(), val_views, cache, device)
+        rows.append({"step": step, "elapsed": elapsed, **metrics})
+    summary.update(steps=step, elapsed=elapsed, metrics=metrics)
+    checkpoint(elapsed, metrics)
+    if dist_info.world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return summary

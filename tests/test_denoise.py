@@ -1,0 +1,118 @@
+"""`denoise`: resolution, pixel type, header and alpha kept; inputs never overwritten; clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import OpenEXR
+import pytest
+import torch
+
+from conftest import clean_image, write_parts, write_render
+from mcdenoise.checkpoint import save_checkpoint
+from mcdenoise.cli import main
+from mcdenoise.errors import AovError
+from mcdenoise.exr import probe, read_frame
+from mcdenoise.infer import Denoiser, denoise_file
+from mcdenoise.metrics import psnr_tonemapped
+from mcdenoise.model import PRESETS, UNet
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_scenes" / "cornell" / "cam0_box"
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    """An untrained tiny model file (denoise plumbing does not need a good model)."""
+    torch.manual_seed(0)
+    net = UNet(PRESETS["tiny"])
+    return save_checkpoint(tmp_path / "tiny.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
+
+
+@pytest.mark.parametrize("pixel_type", ["half", "float"])
+def test_denoise_keeps_resolution_pixel_type_and_header(tmp_path: Path, tiny_model: Path, pixel_type: str) -> None:
+    h, w = 37, 29  # not a multiple of the alignment: padded, then cropped back
+    color, albedo, normal = clean_image(h, w, 0)
+    src = tmp_path / "shot.exr"
+    chans = {"R": color[..., 0], "G": color[..., 1], "B": color[..., 2], "A": np.full((h, w), 0.5, np.float32)}
+    chans.update({f"albedo.{c}": albedo[..., i] for i, c in enumerate("RGB")})
+    chans.update({f"nn.{c}": normal[..., i] for i, c in enumerate("XYZ")})
+    dtype = np.float16 if pixel_type == "half" else np.float32
+    write_parts(src, [("", {k: v.astype(dtype) for k, v in chans.items()})], owner="lighting", frameNumber=12)
+    out = tmp_path / "out.exr"
+    assert main(["denoise", str(src), "-o", str(out), "--model", str(tiny_model)]) == 0
+    info = probe(out)
+    assert (info.width, info.height) == (w, h)
+    assert {ch.pixel_type for ch in info.channels} == {pixel_type.upper()}
+    assert [ch.name for ch in info.channels] == ["A", "B", "G", "R"]
+    header = info.parts[0].header
+    assert header["owner"] == "lighting" and header["frameNumber"] == 12
+    frame = read_frame(out)
+    assert np.all(frame.color >= 0) and np.allclose(frame.alpha, 0.5)
+
+
+def test_side_files_default_output_and_keep_aovs(tmp_path: Path, tiny_model: Path) -> None:
+    color, albedo, normal = clean_image(16, 16, 1)
+    beauty = write_render(tmp_path / "beauty.exr", color, None, None)
+    write_render(tmp_path / "beauty.albedo.exr", albedo, None, None)
+    write_render(tmp_path / "beauty.normal.exr", normal, None, None)
+    assert main(["denoise", str(beauty), "--albedo", str(tmp_path / "beauty.albedo.exr"),
+                 "--normal", str(tmp_path / "beauty.normal.exr"), "--model", str(tiny_model), "--keep-aovs"]) == 0
+    out = tmp_path / "beauty.denoised.exr"
+    assert read_frame(out).has_aux
+
+
+def test_denoise_never_overwrites_input(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    color, albedo, normal = clean_image(16, 16, 2)
+    src = write_render(tmp_path / "shot.exr", color, albedo, normal)
+    before = src.read_bytes()
+    assert main(["denoise", str(src), "-o", str(src), "--model", str(tiny_model)]) == 2
+    assert src.read_bytes() == before
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_denoise_errors(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    color, _, _ = clean_image(16, 16, 3)
+    src = write_render(tmp_path / "noaov.exr", color, None, None)
+    with pytest.raises(AovError, match="--albedo/--normal"):
+        denoise_file(Denoiser(tiny_model), src, tmp_path / "o.exr")
+    assert main(["denoise", str(src), "--model", str(tiny_model)]) == 2
+    assert main(["denoise", str(tmp_path / "missing.exr"), "--model", str(tiny_model)]) == 2
+    assert main(["denoise", str(src), "--model", str(tmp_path / "missing.pt")]) == 2
+    junk = tmp_path / "junk.exr"
+    junk.write_bytes(b"junk")
+    assert main(["denoise", str(junk), "--model", str(tiny_model)]) == 2
+    for line in capsys.readouterr().err.strip().splitlines():
+        assert line.startswith("mcdenoise: ")
+    assert not (tmp_path / "noaov.denoised.exr").exists()
+
+
+def test_several_inputs_into_a_folder(tmp_path: Path, tiny_model: Path) -> None:
+    inputs = []
+    for i in range(2):
+        c, a, n = clean_image(16, 16, i)
+        inputs.append(str(write_render(tmp_path / f"f{i}.exr", c, a, n)))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["denoise", *inputs, "-o", str(out), "--model", str(tiny_model)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["f0.exr", "f1.exr"]
+
+
+def test_shipped_model_denoises_the_sample() -> None:
+    """The pretrained model improves the bundled 4-spp sample (quality numbers live in benchmarks/)."""
+    frame = read_frame(SAMPLE / "render_000.exr")
+    reference = read_frame(SAMPLE / "reference.exr").color
+    out = Denoiser(None, device="cpu").denoise(frame)
+    assert out.shape == frame.color.shape
+    assert psnr_tonemapped(out, reference) > psnr_tonemapped(frame.color, reference) + 3
+
+
+def test_model_command_describes_and_releases(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    release = tmp_path / "release.pt"
+    assert main(["model", str(tiny_model), "--release", str(release)]) == 0
+    out = capsys.readouterr().out
+    assert "U-Net enc 8" in out and "inference-only copy" in out
+    assert main(["model", str(release)]) == 0
+    assert "resumable    no" in capsys.readouterr().out
+    assert main(["model", str(tmp_path / "missing.pt")]) == 2

@@ -1,0 +1,158 @@
+"""The U-Net, its config and checkpoints, the shared pipeline and the loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mcdenoise import color
+from mcdenoise.checkpoint import load_checkpoint, load_model, model_from_checkpoint, release_copy, save_checkpoint
+from mcdenoise.errors import McDenoiseError, ModelError
+from mcdenoise.loss import HDR_EPS, hdr_loss
+from mcdenoise.model import PRESETS, ModelConfig, UNet, count_parameters, layer_table
+from mcdenoise.pipeline import INPUT_CHANNELS, DenoisePipeline, network_input, network_output, pad_to
+
+
+def test_paper_network_matches_table_2() -> None:
+    table = layer_table(ModelConfig())
+    names = [name for name, _, _ in table]
+    assert names[:7] == [f"enc_conv{i}" for i in range(7)]
+    assert table[0] == ("enc_conv0", 9, 48)
+    assert table[7] == ("dec_conv5a", 96, 96)  # upsampled bottleneck (48) + pool4 (48)
+    assert table[9] == ("dec_conv4a", 144, 96)  # 96 + pool3 (48)
+    assert table[-3:] == [("dec_conv1a", 96 + 9, 64), ("dec_conv1b", 64, 32), ("dec_conv1c", 32, 3)]
+    assert len(table) == 7 + 8 + 3
+    assert ModelConfig().alignment == 32
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_unet_shapes(preset: str) -> None:
+    net = UNet(PRESETS[preset])
+    a = net.alignment
+    x = torch.randn(2, 9, 2 * a, 3 * a)
+    assert net(x).shape == (2, 3, 2 * a, 3 * a)
+
+
+def test_fast_is_leaner_than_paper() -> None:
+    assert count_parameters(UNet(PRESETS["fast"])) < count_parameters(UNet(PRESETS["paper"])) / 3
+
+
+def test_checkpoint_rebuilds_model_from_file_alone(tmp_path: Path) -> None:
+    cfg = ModelConfig(enc=8, dec=16, head=(12, 6), pools=3)
+    net = UNet(cfg)
+    path = save_checkpoint(tmp_path / "m.pt", {"model_config": cfg.to_dict(), "model": net.state_dict()})
+    ckpt = torch.load(path, weights_only=True)  # plain data only: safe to open
+    rebuilt = model_from_checkpoint(ckpt)
+    assert rebuilt.cfg == cfg
+    x = torch.randn(1, 9, 16, 16)
+    assert torch.equal(rebuilt(x), net.eval()(x))
+    small = release_copy(path, tmp_path / "r.pt")
+    assert load_checkpoint(small)["model"]["convs.enc_conv0.weight"].dtype == torch.float16
+    torch.testing.assert_close(load_model(small)(x), net(x), atol=2e-2, rtol=2e-2)
+
+
+def test_bad_model_files(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no such model"):
+        load_checkpoint(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="not a readable"):
+        load_checkpoint(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, other)
+    with pytest.raises(ModelError, match="not an mcdenoise model"):
+        load_checkpoint(other)
+    bad = save_checkpoint(tmp_path / "bad.pt", {"model_config": ModelConfig().to_dict(), "model": {}})
+    with pytest.raises(ModelError, match="do not match"):
+        model_from_checkpoint(load_checkpoint(bad))
+    with pytest.raises(McDenoiseError, match="unknown fields"):
+        ModelConfig.from_dict({"enc": 8, "wings": 2})
+
+
+def test_shipped_model_loads() -> None:
+    net = load_model(None)
+    assert isinstance(net, UNet)
+    assert net.cfg.in_channels == len(INPUT_CHANNELS)
+
+
+# ---------------------------------------------------------------------------------------- pipeline
+
+def test_network_input_ranges_and_round_trip() -> None:
+    g = torch.Generator().manual_seed(0)
+    c = torch.rand(2, 3, 8, 8, generator=g) * 50
+    a = torch.rand(2, 3, 8, 8, generator=g) * 2  # albedo above 1 at emitters
+    n = torch.rand(2, 3, 8, 8, generator=g) * 2 - 1
+    exposure = color.autoexposure(c)
+    x = network_input(c, a, n, exposure)
+    assert x.shape == (2, 9, 8, 8)
+    assert x.min() >= -0.5 and x.max() <= 0.5
+    # Color round-trips through the transfer: inverse tonemap, undo exposure.
+    back = color.n2n_inverse(x[:, :3] + 0.5) / exposure.view(-1, 1, 1, 1)
+    torch.testing.assert_close(back, c, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close((x[:, 6:] + 0.5) * 2 - 1, n, rtol=0, atol=1e-6)
+    torch.testing.assert_close(x[:, 3:6] + 0.5, a.clamp(0, 1))
+
+
+def test_pad_to_alignment() -> None:
+    x = torch.arange(5 * 7, dtype=torch.float32).view(1, 1, 5, 7)
+    y = pad_to(x, 4)
+    assert y.shape == (1, 1, 8, 8)
+    assert torch.equal(y[..., :5, :7], x)
+    assert torch.equal(y[..., 7, :7], x[..., 4, :])  # border replicated
+    assert pad_to(y, 4) is y
+
+
+def test_pipeline_keeps_size_clamps_and_undoes_exposure() -> None:
+    torch.manual_seed(0)
+    pipe = DenoisePipeline(UNet(PRESETS["tiny"])).eval()
+    c, a, n = torch.rand(1, 3, 13, 21) * 4, torch.rand(1, 3, 13, 21), torch.rand(1, 3, 13, 21) * 2 - 1
+    with torch.no_grad():
+        out = pipe(c, a, n)
+        assert out.shape == c.shape
+        assert out.min() >= 0
+        # Exposure normalisation: scaling the radiance scales the result (the net sees the same input).
+        torch.testing.assert_close(pipe(c * 8, a, n), out * 8, rtol=1e-3, atol=1e-4)
+
+
+# -------------------------------------------------------------------------------------------- loss
+
+def test_hdr_loss_has_no_gradient_through_denominator() -> None:
+    pred = torch.tensor([0.5, 2.0, -0.3], requires_grad=True)
+    target = torch.tensor([1.0, 1.0, 1.0])
+    hdr_loss(pred, target).backward()
+    p = pred.detach()
+    expected = 2 * (p - target) / (p.clamp(min=0) + HDR_EPS) ** 2 / 3  # denominator held constant
+    torch.testing.assert_close(pred.grad, expected)
+
+
+def test_hdr_loss_recovers_the_mean_of_noisy_targets() -> None:
+    """The Noise2Noise property: minimising against noisy targets gives their mean."""
+    rng = np.random.default_rng(0)
+    targets = torch.from_numpy(rng.exponential(2.0, size=4000).astype(np.float32))  # mean 2, heavy noise
+    f = torch.tensor(0.5, requires_grad=True)
+    opt = torch.optim.Adam([f], lr=0.05)
+    for _ in range(800):
+        opt.zero_grad()
+        hdr_loss(f.expand_as(targets), targets).backward()
+        opt.step()
+    assert abs(float(f) - float(targets.mean())) < 0.02
+
+
+def test_untrained_transfer_model_is_the_identity() -> None:
+    """A 'transfer' network starts as the identity on color: training only learns the denoising."""
+    pipe = DenoisePipeline(UNet(PRESETS["fast"])).eval()
+    c = torch.rand(1, 3, 20, 24) * 10
+    with torch.no_grad():
+        out = pipe(c, torch.rand(1, 3, 20, 24), torch.rand(1, 3, 20, 24))
+    torch.testing.assert_close(out, c, rtol=1e-3, atol=1e-4)
+
+
+def test_linear_output_is_the_papers() -> None:
+    x = torch.randn(1, 9, 4, 4)
+    raw = torch.randn(1, 3, 4, 4)
+    assert torch.equal(network_output(raw, x[:, :3], "linear"), raw)
+    with pytest.raises(McDenoiseError, match="unknown model output"):
+        UNet(ModelConfig(output="sqrt"))

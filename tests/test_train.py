@@ -1,0 +1,206 @@
+"""`fit`: data checks, a tiny fit that learns, exact resume, Ctrl-C checkpoints, torchrun + gloo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_scene, write_render
+from mcdenoise.checkpoint import load_checkpoint
+from mcdenoise.cli import main
+from mcdenoise.data import FrameCache, PairSampler, _dihedral, check_views, collect_views
+from mcdenoise.errors import AovError, DataError
+from mcdenoise.train import TrainConfig, fit, learning_rate
+
+
+def tiny_config(scene: Path, out: Path, **kw: object) -> TrainConfig:
+    """A seconds-long from-scratch run of the tiny network."""
+    base = TrainConfig(scenes=[str(scene)], output=str(out), init="scratch", size="tiny", steps=6, batch=2, crop=16,
+                       lr=1e-3, val_every=1000, val_views=0)
+    return replace(base, **kw)
+
+
+def test_sampler_pairs_crops_and_augments(tiny_scene: Path) -> None:
+    views = collect_views([tiny_scene])
+    sampler = PairSampler(views, FrameCache(2**30), crop=16)
+    b = sampler.sample(np.random.default_rng(0), 5)
+    assert b.color.shape == b.target.shape == b.albedo.shape == b.normal.shape == (5, 3, 16, 16)
+    assert b.exposure.shape == (5,)
+    assert not np.array_equal(b.color, b.target)  # two different renders of one view
+    again = sampler.sample(np.random.default_rng(0), 5)
+    assert np.array_equal(b.color, again.color)  # a step's batch depends only on its generator
+    assert np.allclose(np.linalg.norm(b.normal, axis=1), 1.0, atol=2e-3)  # permuted/flipped, still unit
+
+
+def test_clean_target_uses_reference(tiny_scene: Path) -> None:
+    views = collect_views([tiny_scene], "clean")
+    b = PairSampler(views, FrameCache(2**30), crop=32, target="clean").sample(np.random.default_rng(1), 2)
+    refs = [FrameCache(2**30).get(v.reference, need_aux=False).color for v in views]
+    for t in b.target:  # a full-size crop: one of the 8 flips/rotations of a reference
+        assert any(np.array_equal(t, _dihedral(ref, k)) for ref in refs for k in range(8))
+
+
+def test_frame_cache_respects_budget(tiny_scene: Path) -> None:
+    views = collect_views([tiny_scene])
+    one = FrameCache(2**30).get(views[0].renders[0]).nbytes
+    cache = FrameCache(int(one * 2.5))
+    check_views(views, cache)
+    assert cache.used <= one * 2.5 and cache.misses == 6
+
+
+def test_learning_rate_schedule() -> None:
+    assert learning_rate(1.0, 0, 0.0, 0.3) < 0.1  # warm-up
+    assert learning_rate(1.0, 100, 0.5, 0.3) == 1.0
+    assert 0 < learning_rate(1.0, 100, 0.85, 0.3) < 1.0
+    assert learning_rate(1.0, 100, 1.0, 0.3) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_tiny_fit_lowers_validation_error(tmp_path: Path) -> None:
+    scene = make_scene(tmp_path / "s", views=3, renders=3, size=(32, 32))
+    out = tmp_path / "m.pt"
+    summary = fit(tiny_config(scene, out, steps=300, val_views=1, val_every=300, lr=3e-3), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "m.log.jsonl").read_text().splitlines()]
+    val = [r for r in rows if "val_psnr" in r]
+    assert val[0]["step"] == 0 and val[-1]["step"] == 300
+    assert val[-1]["val_psnr"] > val[0]["val_psnr"] + 3
+    assert val[-1]["val_relmse"] < val[0]["val_relmse"]
+    assert summary["steps"] == 300
+    assert (tmp_path / "m.curve.png").stat().st_size > 1000
+    ckpt = load_checkpoint(out)
+    assert ckpt["step"] == 300 and "optimizer" in ckpt and ckpt["train_config"]["size"] == "tiny"
+
+
+def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path, tiny_scene: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    full = tiny_config(tiny_scene, tmp_path / "full.pt")
+    fit(full, progress=False)
+
+    calls = {"n": 0}
+    original = PairSampler.sample
+
+    def interrupt_at_step_3(self: PairSampler, rng: np.random.Generator, batch: int):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # Ctrl-C during step 3
+        return original(self, rng, batch)
+
+    part = replace(full, output=str(tmp_path / "part.pt"))
+    monkeypatch.setattr(PairSampler, "sample", interrupt_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(part, progress=False)
+    monkeypatch.setattr(PairSampler, "sample", original)
+    assert load_checkpoint(part.output)["step"] == 3  # saved on Ctrl-C
+    fit(part, resume=True, progress=False)
+
+    a, b = load_checkpoint(full.output), load_checkpoint(part.output)
+    assert b["step"] == 6
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_fine_tune_from_a_model_file(tmp_path: Path, tiny_scene: Path) -> None:
+    first = tiny_config(tiny_scene, tmp_path / "a.pt")
+    fit(first, progress=False)
+    second = fit(replace(first, output=str(tmp_path / "b.pt"), init=str(tmp_path / "a.pt"), lr=0.0), progress=False)
+    assert second["lr"] == 1e-4  # fine-tuning default
+    assert load_checkpoint(tmp_path / "b.pt")["model_config"] == load_checkpoint(tmp_path / "a.pt")["model_config"]
+
+
+# --------------------------------------------------------------------------------------- bad input
+
+def _expect(tmp_path: Path, scene: Path, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        fit(tiny_config(scene, tmp_path / "m.pt"), progress=False)
+    assert not (tmp_path / "m.pt").exists()  # nothing written before the data is known good
+
+
+def test_view_with_one_render(tmp_path: Path) -> None:
+    _expect(tmp_path, make_scene(tmp_path / "s", renders=1), DataError, "at least 2 independent")
+
+
+def test_mismatched_sizes(tmp_path: Path) -> None:
+    scene = make_scene(tmp_path / "s")
+    c = np.ones((24, 32, 3), np.float32)
+    write_render(scene / "cam1" / "render_001.exr", c, c, c)
+    _expect(tmp_path, scene, DataError, "same resolution")
+
+
+def test_no_aovs(tmp_path: Path) -> None:
+    scene = make_scene(tmp_path / "s")
+    write_render(scene / "cam0" / "render_002.exr", np.ones((32, 32, 3), np.float32), None, None)
+    _expect(tmp_path, scene, AovError, "training needs color \\+ albedo \\+ normal")
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    scene = make_scene(tmp_path / "s")
+    (scene / "cam0" / "render_001.exr").write_bytes(b"\x76\x2f\x31\x01" + b"\0" * 40)
+    _expect(tmp_path, scene, Exception, "render_001.exr")
+
+
+def test_all_nan_frame(tmp_path: Path) -> None:
+    scene = make_scene(tmp_path / "s")
+    c = np.full((32, 32, 3), np.nan, np.float32)
+    write_render(scene / "cam1" / "render_000.exr", c, np.ones_like(c), np.ones_like(c), pixel_type="float")
+    _expect(tmp_path, scene, DataError, "every color pixel is NaN")
+
+
+def test_clean_target_needs_reference(tmp_path: Path) -> None:
+    scene = make_scene(tmp_path / "s", reference=False)
+    with pytest.raises(DataError, match="needs reference.exr"):
+        fit(tiny_config(scene, tmp_path / "m.pt", target="clean"), progress=False)
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scene = make_scene(tmp_path / "s", renders=1)
+    assert main(["fit", str(scene), "-o", str(tmp_path / "m.pt"), "--steps", "2", "--init", "scratch"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mcdenoise: error:") and "Traceback" not in err[0]
+    assert main(["fit", str(tmp_path / "nope"), "-o", str(tmp_path / "m.pt"), "--steps", "2"]) == 2
+    assert main(["fit", str(scene), "-o", str(tmp_path / "m.pt")]) == 2  # no budget
+    assert main(["fit", "--resume", "-o", str(tmp_path / "none.pt")]) == 2
+
+
+def test_cli_fit_refuses_to_replace_a_model(tmp_path: Path, tiny_scene: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "m.pt"
+    out.write_bytes(b"precious")
+    assert main(["fit", str(tiny_scene), "-o", str(out), "--steps", "2", "--init", "scratch"]) == 2
+    assert out.read_bytes() == b"precious"
+    assert "--resume" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------- DDP
+
+def test_torchrun_two_cpu_processes_with_gloo(tmp_path: Path, tiny_scene: Path) -> None:
+    out = tmp_path / "ddp.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "mcdenoise.cli", "fit", str(tiny_scene), "-o", str(out), "--init", "scratch", "--size", "tiny",
+           "--steps", "4", "--batch", "1", "--crop", "16", "--val-views", "1", "--device", "cpu"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ckpt = load_checkpoint(out)
+    assert ckpt["step"] == 4 and ckpt["summary"]["processes"] == 2
+
+
+def test_validation_scene_needs_only_one_render_and_a_reference(tmp_path: Path, tiny_scene: Path) -> None:
+    held = make_scene(tmp_path / "held", "held", views=1, renders=1, seed=5)
+    summary = fit(tiny_config(tiny_scene, tmp_path / "m.pt", steps=2, val_scenes=[str(held)]), progress=False)
+    assert summary["val_views"] == 1 and "val_psnr" in summary["metrics"]
+    bare = make_scene(tmp_path / "bare", "bare", views=1, renders=1, reference=False)
+    with pytest.raises(DataError, match="validation view needs"):
+        fit(tiny_config(tiny_scene, tmp_path / "n.pt", steps=2, val_scenes=[str(bare)]), progress=False)
+
+
+def test_cli_fit_never_overwrites_its_init_model(tmp_path: Path, tiny_scene: Path) -> None:
+    first = tmp_path / "a.pt"
+    fit(tiny_config(tiny_scene, first, steps=1), progress=False)
+    before = first.read_bytes()
+    assert main(["fit", str(tiny_scene), "-o", str(first), "--init", str(first), "--steps", "2", "--force"]) == 2
+    assert first.read_bytes() == before
