@@ -6,21 +6,21 @@ so opening a model file never runs code from it.
 
 from __future__ import annotations
 
+import hashlib
 import os
-import tempfile
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from mcdenoise import __version__
+from mcdenoise.atomic import atomic_write
 from mcdenoise.errors import McDenoiseError, ModelError
 from mcdenoise.model import ModelConfig, UNet
+from mcdenoise.shipped import shipped_name, shipped_path
 
 FORMAT = "mcdenoise-model"
 FORMAT_VERSION = 1
-DEFAULT_MODEL = "n2n_default.pt"  # shipped in mcdenoise/weights/
 
 
 def pick_device(name: str) -> torch.device:
@@ -32,16 +32,10 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def default_model_path() -> Path:
-    """The pretrained model shipped inside the package."""
-    return Path(str(resources.files("mcdenoise") / "weights" / DEFAULT_MODEL))
-
-
 def resolve_model_path(path: str | os.PathLike | None) -> Path:
-    """`path`, or the shipped model for None/"default"."""
-    if path is None or str(path) == "default":
-        return default_model_path()
-    return Path(path)
+    """`path`, or the file of a shipped model for None/"default"/"lean"."""
+    name = shipped_name(path)
+    return shipped_path(name, ".pt") if name else Path(path)  # type: ignore[arg-type]
 
 
 def save_checkpoint(path: str | os.PathLike, contents: dict[str, Any]) -> Path:
@@ -49,23 +43,14 @@ def save_checkpoint(path: str | os.PathLike, contents: dict[str, Any]) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "mcdenoise_version": __version__, **contents}
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(target, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path: str | os.PathLike | None, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a model file (None/"default": the shipped one); raise ModelError when it is not one."""
     file = resolve_model_path(path)
     if not file.is_file():
-        if path is None or str(path) == "default":
+        if shipped_name(path):
             raise ModelError(f"the shipped model {file} is missing; reinstall mcdenoise or pass --model PATH")
         raise ModelError(f"{file}: no such model file")
     try:
@@ -90,6 +75,15 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> UNet:
     except (KeyError, TypeError, RuntimeError) as exc:
         raise ModelError(f"{ckpt.get('path', 'model')}: weights do not match the stored config ({exc})") from exc
     return model.eval()
+
+
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """Short SHA-256 of a state dict's float32 values: names a model version across formats."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> UNet:

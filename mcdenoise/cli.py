@@ -7,11 +7,13 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from mcdenoise import __version__
 from mcdenoise.errors import McDenoiseError
+from mcdenoise.tiling import DEFAULT_MAX_MEMORY_MB
 
 EXIT_USER_ERROR = 2
 log = logging.getLogger("mcdenoise")
@@ -229,7 +231,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         cfg = TrainConfig(
             scenes=list(args.scenes), output=args.output, init=args.init, size=args.size,
             steps=args.steps or 0, minutes=args.minutes or 0.0, batch=args.batch, crop=args.crop, lr=args.lr,
-            rampdown=args.rampdown, seed=args.seed, target=args.target, val_views=args.val_views,
+            rampdown=args.rampdown, seed=args.seed, aux=not args.no_aux, target=args.target, val_views=args.val_views,
             val_scenes=list(args.val or []), val_every=args.val_every, checkpoint_minutes=args.checkpoint_minutes,
             cache_mb=args.cache_mb, device=args.device,
         )
@@ -248,34 +250,232 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------- denoise
 
-def cmd_denoise(args: argparse.Namespace) -> int:
-    """Denoise EXR files with the shipped or a given model."""
-    _require_torch()
-    from pathlib import Path
+def _output_is_current(path: str) -> bool:
+    """True when `path` is an EXR whose header reads (an earlier run's finished output)."""
+    from mcdenoise.exr import probe
 
-    from mcdenoise.infer import Denoiser, default_output, denoise_file
+    try:
+        probe(path)
+    except McDenoiseError:
+        return False
+    return True
 
-    if len(args.inputs) > 1 and (args.albedo or args.normal):
-        raise McDenoiseError("--albedo/--normal side files go with a single input file")
-    out_dir = None
-    if args.output is not None and (len(args.inputs) > 1 or Path(args.output).is_dir()):
-        out_dir = Path(args.output)
-        if not out_dir.is_dir():
-            raise McDenoiseError(f"{out_dir}: with several inputs, -o must be an existing folder")
-    for path in args.inputs:
-        if not os.path.isfile(path):
-            raise McDenoiseError(f"{path}: no such file")
-    denoiser = Denoiser(args.model, device=args.device)
+
+def _open_denoiser(args: argparse.Namespace):  # noqa: ANN202 - Denoiser, imported lazily
+    """The Denoiser for --model/--backend/--device; exports a .pt in memory for --backend onnx."""
+    from mcdenoise.infer import Denoiser
+
+    from mcdenoise.shipped import shipped_name
+
+    model: str | bytes | None = args.model
+    if args.backend == "onnx" and not shipped_name(model) and not str(model).lower().endswith(".onnx"):
+        _require_torch()
+        from mcdenoise.export import export_bytes
+
+        log.info("exporting %s to ONNX in memory (save time next run: mcdenoise export %s -o MODEL.onnx)", model, model)
+        model = export_bytes(model)
+    return Denoiser(model, backend=args.backend, device=args.device, max_memory_mb=args.max_memory_mb,
+                    threads=args.threads)
+
+
+def _tile_bar() -> Callable[[int, int], None]:
+    """A `progress(done, total)` callback that shows a tile progress bar for frames split into tiles."""
     from tqdm import tqdm
 
-    for path in tqdm(args.inputs, desc="denoise", unit="frame", disable=len(args.inputs) < 2):
-        if out_dir is not None:
-            target = out_dir / Path(path).name
-        else:
-            target = Path(args.output) if args.output else default_output(path)
-        written = denoise_file(denoiser, path, target, albedo=args.albedo, normal=args.normal, layer=args.layer,
-                               keep_aovs=args.keep_aovs)
-        print(written)
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if total < 2:
+            return
+        if bar is None:
+            bar = tqdm(total=total, desc="tiles", unit="tile", leave=False)
+        bar.update(1)
+        if done == total:
+            bar.close()
+
+    return update
+
+
+def _each_frame(todo: list[tuple[Path, Path]], denoise_one: Callable[[Path, Path], Path]) -> int:
+    """Run `denoise_one(input, output)` on every frame with a progress bar; a failing frame is reported
+    on one line and the others go on (a single frame's error is raised as usual). Exit code."""
+    from tqdm import tqdm
+
+    failed = []
+    for src, out in tqdm(todo, desc="denoise", unit="frame", disable=len(todo) < 2):
+        try:
+            tqdm.write(str(denoise_one(src, out)))
+        except McDenoiseError as exc:
+            if len(todo) == 1:
+                raise
+            tqdm.write(f"mcdenoise: error: {exc}", file=sys.stderr)
+            failed.append(src)
+    if failed:
+        print(f"mcdenoise: error: {len(failed)} of {len(todo)} frame(s) failed: {', '.join(map(str, failed[:5]))}"
+              f"{' ...' if len(failed) > 5 else ''}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    """Denoise EXR files, folders, globs and frame patterns with the shipped or a given model."""
+    from mcdenoise.sequence import expand_inputs, plan_outputs
+
+    inputs = expand_inputs(args.inputs)
+    if len(inputs) > 1 and (args.albedo or args.normal):
+        raise McDenoiseError("--albedo/--normal side files go with a single input file")
+    outputs = plan_outputs(inputs, args.output)
+    todo = [(i, o) for i, o in zip(inputs, outputs) if not (args.skip_existing and _output_is_current(str(o)))]
+    if len(todo) < len(inputs):
+        log.info("skipping %d frame(s) already denoised (--skip-existing)", len(inputs) - len(todo))
+    if not todo:
+        return 0
+    if args.server:
+        from mcdenoise.atomic import atomic_write_bytes
+        from mcdenoise.client import denoise_remote
+
+        def remote(src: Path, out: Path) -> Path:
+            data = denoise_remote(args.server, src, albedo=args.albedo, normal=args.normal, layer=args.layer)
+            if not out.parent.is_dir():
+                raise McDenoiseError(f"{out}: output folder {out.parent} does not exist")
+            return atomic_write_bytes(out, data)
+
+        return _each_frame(todo, remote)
+
+    from mcdenoise.infer import denoise_file
+
+    denoiser = _open_denoiser(args)
+    return _each_frame(todo, lambda src, out: denoise_file(
+        denoiser, src, out, albedo=args.albedo, normal=args.normal, layer=args.layer, keep_aovs=args.keep_aovs,
+        progress=_tile_bar() if len(todo) == 1 else None))
+
+
+# ---------------------------------------------------------------------------------------------- eval
+
+def _print_eval(rows: list[dict[str, Any]]) -> None:
+    """The metrics table: one line per (view, method), then the mean of each method over views."""
+    import numpy as np
+
+    from mcdenoise.evaluate import METRICS
+
+    names = [m for m in METRICS if any(m in r["metrics"] for r in rows)]
+    views = sorted({r["view"] for r in rows}, key=[r["view"] for r in rows].index)
+    head = f"{'view':<28} {'method':<12} " + " ".join(f"{m:>8}" for m in names)
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['view'][:28]:<28} {r['method']:<12} " + " ".join(
+            f"{r['metrics'][m]:>8.3f}" if m in ("psnr", "ssim") else f"{r['metrics'][m]:>8.4f}" for m in names))
+    if len(views) > 1:
+        print("-" * len(head))
+        for method in dict.fromkeys(r["method"] for r in rows):
+            mine = [r["metrics"] for r in rows if r["method"] == method]
+            print(f"{'mean of ' + str(len(mine)) + ' views':<28} {method:<12} " + " ".join(
+                f"{np.mean([m[k] for m in mine]):>8.3f}" if k in ("psnr", "ssim") else f"{np.mean([m[k] for m in mine]):>8.4f}"
+                for k in names))
+    print("psnr, ssim: higher is better; relmse, smape, flip: lower is better (see `mcdenoise eval --help`)")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Metrics (and comparison images) of denoised frames against references."""
+    from mcdenoise.comparison import comparison_png
+    from mcdenoise.evaluate import ViewResult, compare, evaluate_scene, oidn_method, read_reference
+    from mcdenoise.exr import read_frame
+
+    paths = [Path(p) for p in args.inputs]
+    results: list[ViewResult] = []
+    if all(p.is_dir() for p in paths):
+        if args.reference or args.noisy:
+            raise McDenoiseError("--reference/--noisy go with a single denoised file, not scene directories")
+        from mcdenoise.infer import Denoiser
+
+        denoiser = Denoiser(args.model, backend=args.backend)
+        methods = {"mcdenoise": denoiser.denoise}
+        oidn = oidn_method("high") if not args.no_oidn else None
+        if oidn is not None:
+            methods["oidn-high"] = oidn
+        for p in paths:
+            results += evaluate_scene(p, methods, render=args.render, flip=not args.no_flip)
+        focus = "mcdenoise"
+    else:
+        if len(paths) != 1 or paths[0].is_dir():
+            raise McDenoiseError("give one denoised EXR with --reference, or scene directories")
+        if not args.reference:
+            raise McDenoiseError("--reference REF.exr is needed to evaluate a single file")
+        ref = read_reference(args.reference)
+        result = ViewResult(paths[0].name, ref)
+        if args.noisy:
+            noisy = read_frame(args.noisy)
+            result.images["noisy"] = noisy.color
+        result.images["mcdenoise"] = read_frame(paths[0]).color
+        oidn = oidn_method("high") if args.noisy and not args.no_oidn else None
+        if oidn is not None:
+            result.images["oidn-high"] = oidn(noisy)
+        for name, img in result.images.items():
+            try:
+                result.metrics[name] = compare(img, ref, flip=not args.no_flip)
+            except McDenoiseError as exc:
+                raise McDenoiseError(f"{args.noisy if name == 'noisy' else paths[0]} vs {args.reference}: {exc}") from None
+        results.append(result)
+        focus = "mcdenoise"
+    rows = [{"view": r.label, "method": m, "metrics": v} for r in results for m, v in r.metrics.items()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_eval(rows)
+    if args.png:
+        out = Path(args.png)
+        many = len(results) > 1 or out.is_dir() or args.png.endswith(("/", os.sep))
+        if many:
+            out.mkdir(parents=True, exist_ok=True)
+        for r in results:
+            target = out / (r.label.replace("/", "_") + ".png") if many else out
+            comparison_png(target, r.images, r.reference, r.metrics, focus=focus, title=r.label)
+            print(f"{target}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- serve
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the HTTP service with uvicorn (settings: MCDENOISE_* environment, overridden by options)."""
+    try:
+        import uvicorn
+        from pydantic import ValidationError
+
+        from mcdenoise.server.settings import Settings
+    except ImportError as exc:
+        raise McDenoiseError(f"serve needs the serve extra ({exc.name} is missing): pip install 'mcdenoise[serve]'") from None
+    options = {"model": args.model, "host": args.host, "port": args.port, "workers": args.workers, "device": args.device}
+    for name, value in options.items():
+        if value is not None:  # the environment carries them to every uvicorn worker process
+            os.environ[f"MCDENOISE_{name.upper()}"] = str(value)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"MCDENOISE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise McDenoiseError(f"bad service settings: {problems}") from None
+    from mcdenoise.shipped import SHIPPED, shipped_name
+
+    if not shipped_name(settings.model) and not os.path.isfile(settings.model):
+        raise McDenoiseError(f"{settings.model}: no such model file (or shipped model: {', '.join(SHIPPED)})")
+    uvicorn.run("mcdenoise.server.app:create_app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, log_level="info")
+    return 0
+
+
+# -------------------------------------------------------------------------------------------- export
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a model to a self-contained ONNX file."""
+    _require_torch()
+    try:
+        from mcdenoise.export import export_onnx
+    except ImportError as exc:
+        raise McDenoiseError(f"export needs the onnx package ({exc}); pip install 'mcdenoise[export]'") from None
+    out = export_onnx(args.model, args.output, half=args.half, opset=args.opset)
+    print(out)
     return 0
 
 
@@ -283,6 +483,16 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
 def cmd_model(args: argparse.Namespace) -> int:
     """Describe a model file; optionally write an inference-only copy."""
+    if args.model and args.model.lower().endswith(".onnx"):
+        from mcdenoise.backends import OnnxBackend
+
+        if args.release:
+            raise McDenoiseError("--release works on PyTorch checkpoints (.pt), not on ONNX files")
+        backend = OnnxBackend(args.model, device="cpu")
+        print(backend.model_path)
+        for key, value in sorted(backend.metadata.items()):
+            print(f"  {key:<18} {value if len(value) < 300 else value[:300] + ' ...'}")
+        return 0
     _require_torch()
     from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, release_copy
 
@@ -341,7 +551,48 @@ Writes OUT, OUT's .log.jsonl (training log) and .curve.png; checkpoints every fe
 EPILOG_DENOISE = """examples:
   mcdenoise denoise shot.exr -o shot_dn.exr
   mcdenoise denoise beauty.exr --albedo beauty.albedo.exr --normal beauty.normal.exr -o out.exr
-  mcdenoise denoise frames/*.exr -o denoised/ --model sq010.pt
+  mcdenoise denoise 'frames/*.exr' -o denoised/ --skip-existing      a sequence; re-runs skip finished frames
+  mcdenoise denoise frames/shot.%04d.exr -o denoised/                   also shot.####.exr, or a folder
+  mcdenoise denoise big_4k.exr --max-memory-mb 1024                     smaller tiles, less memory
+  mcdenoise denoise shot.exr --model sq010.pt --backend torch
+
+Frames are independent: a farm can split a sequence across machines. A frame that fails is
+reported and the rest go on; the exit code is 2 if any failed. Outputs keep each input's name,
+header and pixel type, and are written atomically (never over an input).
+"""
+
+EPILOG_EVAL = """examples:
+  mcdenoise eval shot_dn.exr --reference shot_ref.exr
+  mcdenoise eval shot_dn.exr --reference shot_ref.exr --noisy shot.exr --png cmp.png
+  mcdenoise eval data/heldout/proc_9000 --model sq010.pt --json
+  mcdenoise eval sample_scenes/cornell --png cmp/
+
+metrics (all against the reference; images are linear HDR):
+  psnr    PSNR in dB after the (v/(1+v))^(1/2.2) tonemap, peak 1        higher is better
+  relmse  mean (x - ref)^2 / (ref^2 + 0.01)                            lower is better
+  smape   mean |x - ref| / (|x| + |ref| + 0.01)                         lower is better
+  ssim    SSIM (Gaussian window, sigma 1.5) of the tonemapped images    higher is better
+  flip    mean HDR-FLIP (NVIDIA flip-evaluator)                         lower is better
+With scene directories, each view's render_000 (--render N) is denoised and compared with its
+reference.exr, beside the noisy input and OIDN (when pyoidn is installed).
+"""
+
+EPILOG_SERVE = """examples:
+  mcdenoise serve                                   http://127.0.0.1:8000, docs at /docs
+  MCDENOISE_API_KEY=... mcdenoise serve --host 0.0.0.0 --workers 2
+  curl -f --data-binary @shot.exr -H 'Content-Type: image/x-exr' http://127.0.0.1:8000/denoise -o shot_dn.exr
+
+Every setting is an environment variable MCDENOISE_<NAME> (see README): MAX_UPLOAD_MB, MAX_PIXELS,
+MAX_CONCURRENCY, MAX_QUEUE, API_KEY, NAN_POLICY, MAX_MEMORY_MB, THREADS, BACKEND, ...
+"""
+
+EPILOG_EXPORT = """examples:
+  mcdenoise export -o n2n.onnx                     the shipped model
+  mcdenoise export sq010.pt -o sq010.onnx
+  mcdenoise export sq010.pt -o sq010_fp16.onnx --half
+
+The ONNX file takes raw linear color, albedo, normal (float32, 1x3xHxW, any H and W) and returns
+the denoised linear color; exposure, tonemapping and padding happen inside. See README.
 """
 
 
@@ -390,9 +641,12 @@ def build_parser() -> argparse.ArgumentParser:
     fitp.add_argument("scenes", nargs="*", metavar="SCENE_DIR", help="scene directories (see layout below)")
     fitp.add_argument("-o", "--output", required=True, help="model checkpoint to write (and --resume from)")
     fitp.add_argument("--init", default="default",
-                      help="'default' (fine-tune the shipped model), 'scratch', or a model file (default: default)")
-    fitp.add_argument("--size", default="fast", choices=("fast", "paper", "tiny"),
-                      help="network size with --init scratch: fast (default), paper, tiny (smoke tests)")
+                      help="'default' or 'lean' (fine-tune a shipped model), 'scratch', or a model file (default: default)")
+    fitp.add_argument("--size", default="fast", choices=("fast", "lean", "paper", "tiny"),
+                      help="network size with --init scratch: fast (default), lean (faster inference), paper, "
+                           "tiny (smoke tests)")
+    fitp.add_argument("--no-aux", action="store_true",
+                      help="train a color-only model (renders need no albedo/normal; lower quality)")
     fitp.add_argument("--steps", type=int, help="optimizer steps")
     fitp.add_argument("--minutes", type=float, help="wall-clock budget in minutes (with or instead of --steps)")
     fitp.add_argument("--batch", type=int, default=4, help="crops per step (default 4, as in the paper)")
@@ -416,9 +670,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     den = sub.add_parser("denoise", help="denoise EXR renders (color + albedo + normal)",
                          epilog=EPILOG_DENOISE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    den.add_argument("inputs", nargs="+", metavar="INPUT.exr")
+    den.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="EXR files, folders, quoted globs ('f/*.exr') or frame patterns (f.%%04d.exr, f.####.exr)")
     den.add_argument("-o", "--output", help="output file, or folder for several inputs (default: NAME.denoised.exr)")
-    den.add_argument("--model", help="model file (default: the shipped pretrained model)")
+    den.add_argument("--model", help="shipped model 'default' or 'lean' (faster), or a file, .pt or .onnx "
+                     "(default: default)")
+    den.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
+                     help="auto (default): ONNX Runtime for .onnx and the shipped model, PyTorch for .pt")
+    den.add_argument("--max-memory-mb", type=float, default=DEFAULT_MAX_MEMORY_MB, metavar="MB",
+                     help=f"working memory cap; larger frames run in overlapping tiles (default {DEFAULT_MAX_MEMORY_MB})")
+    den.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores this process may use)")
+    den.add_argument("--skip-existing", action="store_true", help="skip frames whose output already exists")
+    den.add_argument("--server", metavar="URL", help="send frames to a running `mcdenoise serve` instead "
+                     "(API key from MCDENOISE_API_KEY)")
     den.add_argument("--albedo", help="albedo side file for a single input")
     den.add_argument("--normal", help="normal side file for a single input")
     den.add_argument("--layer", help="view layer to denoise (default: the first one with color)")
@@ -426,8 +690,39 @@ def build_parser() -> argparse.ArgumentParser:
     den.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     den.set_defaults(func=cmd_denoise)
 
+    exp = sub.add_parser("export", help="export a model to a self-contained ONNX file for render farms",
+                         epilog=EPILOG_EXPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    exp.add_argument("model", nargs="?", help="model checkpoint (default: the shipped model)")
+    exp.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    exp.add_argument("--half", action="store_true", help="float16 weights and math inside (for GPUs); I/O stays float32")
+    exp.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    exp.set_defaults(func=cmd_export)
+
+    ev = sub.add_parser("eval", help="metrics and comparison images against reference renders",
+                        epilog=EPILOG_EVAL, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ev.add_argument("inputs", nargs="+", metavar="DENOISED.exr|SCENE_DIR")
+    ev.add_argument("--reference", help="reference EXR (with a single denoised file)")
+    ev.add_argument("--noisy", help="the noisy input EXR: also scored, and denoised by OIDN for comparison")
+    ev.add_argument("--model", help="model for scene directories (default: the shipped model)")
+    ev.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="inference backend")
+    ev.add_argument("--render", type=int, default=0, help="which noisy render of each view to denoise (default 0)")
+    ev.add_argument("--png", metavar="OUT", help="comparison image (a folder for several views)")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    ev.add_argument("--no-flip", action="store_true", help="skip HDR-FLIP (the slowest metric)")
+    ev.add_argument("--no-oidn", action="store_true", help="do not run OIDN alongside even when pyoidn is installed")
+    ev.set_defaults(func=cmd_eval)
+
+    srv = sub.add_parser("serve", help="run the HTTP denoising service (POST /denoise)",
+                         epilog=EPILOG_SERVE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    srv.add_argument("--model", help="model file, .onnx (default: the shipped model)")
+    srv.add_argument("--host", help="interface (default 127.0.0.1; 0.0.0.0 in containers)")
+    srv.add_argument("--port", type=int, help="port (default 8000)")
+    srv.add_argument("--workers", type=int, help="worker processes, each with its own model (default 1)")
+    srv.add_argument("--device", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    srv.set_defaults(func=cmd_serve)
+
     mod = sub.add_parser("model", help="describe a model file (default: the shipped one)")
-    mod.add_argument("model", nargs="?", help="model file (default: the shipped model)")
+    mod.add_argument("model", nargs="?", help="model file, .pt or .onnx, or a shipped name (default: default)")
     mod.add_argument("--release", metavar="OUT", help="write an inference-only float16 copy to OUT")
     mod.set_defaults(func=cmd_model)
     return parser

@@ -67,13 +67,14 @@ def n2n_inverse(t: Any) -> Any:
 def log_forward(v: Any) -> Any:
     """log(1 + v) of linear radiance (negatives clamp to 0)."""
     v = _clamp(v, 0.0, RADIANCE_MAX)
-    return v.log1p() if _is_torch(v) else np.log1p(v)
+    # torch: log(1 + v), not log1p, because ONNX has no Log1p op (float32 error < 1e-7 absolute).
+    return (1.0 + v).log() if _is_torch(v) else np.log1p(v)
 
 
 def log_inverse(t: Any) -> Any:
     """Linear radiance from `log_forward`."""
     t = _clamp(t, 0.0)
-    return t.expm1() if _is_torch(t) else np.expm1(t)
+    return t.exp() - 1.0 if _is_torch(t) else np.expm1(t)  # exp - 1: ONNX has no Expm1 op
 
 
 def srgb_forward(v: Any) -> Any:
@@ -100,28 +101,33 @@ def autoexposure(color: Any) -> Any:
     """Image-wide exposure scale that maps the log-average block luminance to `EXPOSURE_KEY`.
 
     numpy: `color` is (H, W, 3), returns a float. torch: (N, 3, H, W), returns an (N,) tensor.
-    Written with reshape/where only, so the torch path traces into an ONNX graph.
+    Blocks at the right/bottom edge may be partial: each block averages the pixels it holds. A black
+    frame gets exposure 1. The torch path uses shape-free ops (pad, avg_pool2d, where), so it traces
+    into an ONNX graph with dynamic height and width.
     """
+    b = EXPOSURE_BLOCK
     if _is_torch(color):
         import torch
+        from torch.nn import functional as F
 
-        lum = luminance(color, axis=1)  # (N, H, W)
+        lum = luminance(color, axis=1)[:, None]  # (N, 1, H, W)
         h, w = lum.shape[-2:]
-        bh, bw = min(EXPOSURE_BLOCK, h), min(EXPOSURE_BLOCK, w)
-        lum = lum[:, : (h // bh) * bh, : (w // bw) * bw]
-        blocks = lum.reshape(lum.shape[0], h // bh, bh, w // bw, bw).mean(dim=(2, 4))  # (N, h/bh, w/bw)
+        pad = (0, (-w) % b, 0, (-h) % b)  # zero-pad to whole blocks, then divide by the real-pixel share
+        inside = F.pad(torch.ones_like(lum), pad)
+        blocks = (F.avg_pool2d(F.pad(lum, pad), b) / F.avg_pool2d(inside, b)).flatten(1)  # (N, blocks)
         valid = blocks > EXPOSURE_EPS
-        logs = torch.where(valid, torch.log2(blocks.clamp(min=EXPOSURE_EPS)), torch.zeros_like(blocks))
-        count = valid.sum(dim=(1, 2)).to(color.dtype)
-        mean_log = logs.sum(dim=(1, 2)) / count.clamp(min=1.0)
-        return torch.where(count > 0, EXPOSURE_KEY / torch.exp2(mean_log), torch.ones_like(mean_log))
+        logs = torch.where(valid, torch.log(blocks.clamp(min=EXPOSURE_EPS)), torch.zeros_like(blocks))
+        count = valid.sum(dim=1).to(color.dtype)
+        mean_log = logs.sum(dim=1) / count.clamp(min=1.0)
+        return torch.where(count > 0, EXPOSURE_KEY / torch.exp(mean_log), torch.ones_like(mean_log))
 
     lum = luminance(np.asarray(color, dtype=np.float64))  # (H, W)
     h, w = lum.shape
-    bh, bw = min(EXPOSURE_BLOCK, h), min(EXPOSURE_BLOCK, w)
-    lum = lum[: (h // bh) * bh, : (w // bw) * bw]
-    blocks = lum.reshape(h // bh, bh, w // bw, bw).mean(axis=(1, 3))
+    pad = ((0, (-h) % b), (0, (-w) % b))
+    sums = np.pad(lum, pad).reshape((h + pad[0][1]) // b, b, (w + pad[1][1]) // b, b).sum(axis=(1, 3))
+    counts = np.pad(np.ones_like(lum), pad).reshape(sums.shape[0], b, sums.shape[1], b).sum(axis=(1, 3))
+    blocks = sums / counts  # mean luminance of the real pixels of each block
     valid = blocks > EXPOSURE_EPS
     if not valid.any():
         return 1.0
-    return float(EXPOSURE_KEY / np.exp2(np.log2(blocks[valid]).mean()))
+    return float(EXPOSURE_KEY / np.exp(np.log(blocks[valid]).mean()))

@@ -75,13 +75,14 @@ def load_frame(path: Path, albedo: Path | None = None, normal: Path | None = Non
 class FrameCache:
     """LRU cache of decoded frames with a byte budget."""
 
-    def __init__(self, budget_bytes: int) -> None:
+    def __init__(self, budget_bytes: int, *, need_aux: bool = True) -> None:
         self.budget = budget_bytes
+        self.need_aux = need_aux  # renders must carry albedo + normal (False for color-only models)
         self.used = 0
         self.misses = 0
         self._frames: OrderedDict[Path, CachedFrame] = OrderedDict()
 
-    def get(self, render: Render | Path, *, need_aux: bool = True) -> CachedFrame:
+    def get(self, render: Render | Path, *, need_aux: bool | None = None) -> CachedFrame:
         """The decoded frame of a render or reference file, from memory when it is cached."""
         path = render.path if isinstance(render, Render) else render
         hit = self._frames.get(path)
@@ -89,6 +90,7 @@ class FrameCache:
             self._frames.move_to_end(path)
             return hit
         self.misses += 1
+        need_aux = self.need_aux if need_aux is None else need_aux
         if isinstance(render, Render):
             frame = load_frame(render.path, render.albedo, render.normal, need_aux=need_aux)
         else:
@@ -138,7 +140,7 @@ def check_views(views: Sequence[View], cache: FrameCache, *, need_reference: boo
     for view, item in tqdm(files, desc=desc, unit="file", disable=len(files) < 8, leave=False):
         is_reference = not isinstance(item, Render)
         try:
-            frame = cache.get(item, need_aux=not is_reference)
+            frame = cache.get(item, need_aux=False if is_reference else None)
         except McDenoiseError:
             raise
         except Exception as exc:  # noqa: BLE001 - decoder failures on a user's file are a user problem

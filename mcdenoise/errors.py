@@ -9,6 +9,10 @@ class ExrError(McDenoiseError):
     """A file is missing, is not an OpenEXR image, or cannot be read or written."""
 
 
+class ImageTooLarge(ExrError):
+    """An image's header claims more pixels than the configured limit (refused before decoding)."""
+
+
 class AovError(McDenoiseError):
     """The channels of an EXR do not name a usable color/albedo/normal buffer."""
 

@@ -15,7 +15,6 @@ import io
 import logging
 import os
 import struct
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Union
 import numpy as np
 import OpenEXR
 
+from mcdenoise.atomic import atomic_write
 from mcdenoise.channels import (
     RULES,
     WRITE_NAMES,
@@ -36,7 +36,7 @@ from mcdenoise.channels import (
     join_channel,
     split_channel,
 )
-from mcdenoise.errors import AovError, ExrError
+from mcdenoise.errors import AovError, ExrError, ImageTooLarge
 from mcdenoise.frame import Frame, sanitize_frame
 
 log = logging.getLogger(__name__)
@@ -282,7 +282,7 @@ def check_size(info: ExrInfo, max_pixels: int | None) -> None:
         for x0, y0, x1, y1 in (part.display_window, part.data_window):
             pixels = max(0, x1 - x0 + 1) * max(0, y1 - y0 + 1)
             if pixels > max_pixels:
-                raise ExrError(
+                raise ImageTooLarge(
                     f"{info.name}: {x1 - x0 + 1}x{y1 - y0 + 1} pixels is more than the limit of "
                     f"{max_pixels} pixels"
                 )
@@ -519,15 +519,9 @@ def write_exr(
     if not target.parent.is_dir():
         raise ExrError(f"{target}: output folder {target.parent} does not exist")
     exr, _ = _build_file(channels, header, pixel_type, compression)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
     try:
-        exr.write(tmp)
-        os.chmod(tmp, (target.stat().st_mode & 0o777) if target.exists() else 0o644)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, Exception) and not isinstance(exc, ExrError):
-            raise ExrError(f"{target}: could not write ({exc})") from exc
+        return atomic_write(target, exr.write)
+    except (ExrError, KeyboardInterrupt):
         raise
-    return target
+    except Exception as exc:  # noqa: BLE001 - OpenEXR and OS errors alike mean "could not write"
+        raise ExrError(f"{target}: could not write ({exc})") from exc

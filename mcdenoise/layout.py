@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcdenoise.atomic import atomic_write_bytes
 from mcdenoise.errors import LayoutError
 
 REFERENCE_NAME = "reference.exr"
@@ -104,9 +104,4 @@ def scan_scene(path: str | os.PathLike) -> SceneDir:
 
 def write_metadata(scene_dir: Path, metadata: dict[str, Any]) -> None:
     """Atomically write scene.json."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{METADATA_NAME}.", suffix=".tmp", dir=scene_dir)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(metadata, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, scene_dir / METADATA_NAME)
+    atomic_write_bytes(scene_dir / METADATA_NAME, (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode())

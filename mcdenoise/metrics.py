@@ -22,3 +22,54 @@ def relmse(image: np.ndarray, reference: np.ndarray, eps: float = RELMSE_EPS) ->
     x = np.asarray(image, dtype=np.float64)
     r = np.asarray(reference, dtype=np.float64)
     return float(np.mean((x - r) ** 2 / (r**2 + eps)))
+
+
+SMAPE_EPS = 0.01  # SMAPE = |x - ref| / (|x| + |ref| + eps)
+SSIM_SIGMA = 1.5  # Gaussian window of SSIM (Wang et al. 2004): sigma 1.5, 11 taps
+SSIM_RADIUS = 5
+SSIM_C1, SSIM_C2 = 0.01**2, 0.03**2  # (K1 L)^2, (K2 L)^2 with L = 1 (tonemapped values)
+
+
+def smape(image: np.ndarray, reference: np.ndarray, eps: float = SMAPE_EPS) -> float:
+    """Symmetric mean absolute percentage error of linear values (channels averaged)."""
+    x = np.asarray(image, dtype=np.float64)
+    r = np.asarray(reference, dtype=np.float64)
+    return float(np.mean(np.abs(x - r) / (np.abs(x) + np.abs(r) + eps)))
+
+
+def _blur(a: np.ndarray) -> np.ndarray:
+    """Separable Gaussian blur of (H, W, C) with the SSIM window, edges replicated."""
+    taps = np.exp(-0.5 * (np.arange(-SSIM_RADIUS, SSIM_RADIUS + 1) / SSIM_SIGMA) ** 2)
+    taps /= taps.sum()
+    r = SSIM_RADIUS
+    p = np.pad(a, ((r, r), (0, 0), (0, 0)), mode="edge")
+    a = sum(taps[i] * p[i:i + a.shape[0]] for i in range(2 * r + 1))
+    p = np.pad(a, ((0, 0), (r, r), (0, 0)), mode="edge")
+    return sum(taps[i] * p[:, i:i + a.shape[1]] for i in range(2 * r + 1))
+
+
+def ssim_map(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-pixel SSIM (H, W) of the Noise2Noise-tonemapped images, averaged over channels."""
+    x = color.n2n_forward(np.asarray(image, dtype=np.float64))
+    y = color.n2n_forward(np.asarray(reference, dtype=np.float64))
+    mx, my = _blur(x), _blur(y)
+    vx, vy, cxy = _blur(x * x) - mx * mx, _blur(y * y) - my * my, _blur(x * y) - mx * my
+    s = ((2 * mx * my + SSIM_C1) * (2 * cxy + SSIM_C2)) / ((mx * mx + my * my + SSIM_C1) * (vx + vy + SSIM_C2))
+    return s.mean(axis=-1)
+
+
+def ssim(image: np.ndarray, reference: np.ndarray) -> float:
+    """Mean SSIM on the tonemapped images (1 = identical)."""
+    return float(ssim_map(image, reference).mean())
+
+
+def flip_hdr(image: np.ndarray, reference: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean HDR-FLIP (NVIDIA's flip-evaluator) and its (H, W) error map; lower is better."""
+    try:
+        import flip_evaluator
+    except ImportError as exc:
+        raise ImportError("HDR-FLIP needs flip-evaluator: pip install 'mcdenoise[bench]'") from exc
+    ref = np.ascontiguousarray(np.clip(reference, 0, None), np.float32)
+    test = np.ascontiguousarray(np.clip(image, 0, None), np.float32)
+    error_map, mean, _ = flip_evaluator.evaluate(ref, test, "HDR", applyMagma=False)
+    return float(mean), np.asarray(error_map, np.float32).reshape(ref.shape[:2])

@@ -19,9 +19,13 @@ INPUT_OFFSET = 0.5  # inputs are centred: [0, 1] -> [-0.5, 0.5] (paper, appendix
 LOG_MAX = 20.0  # "log" outputs: log(1 + v) is clamped here (v < 5e8) so exp never overflows
 
 
-def network_input(color_: torch.Tensor, albedo: torch.Tensor, normal: torch.Tensor, exposure: torch.Tensor) -> torch.Tensor:
-    """(N, 9, H, W) network input from linear color, albedo, normal (each (N, 3, H, W)) and (N,) exposure."""
+def network_input(color_: torch.Tensor, albedo: torch.Tensor | None, normal: torch.Tensor | None,
+                  exposure: torch.Tensor) -> torch.Tensor:
+    """(N, 9, H, W) network input from linear color, albedo, normal (each (N, 3, H, W)) and (N,) exposure;
+    (N, 3, H, W) for color-only models (albedo and normal None)."""
     c = color.n2n_forward(color_ * exposure.view(-1, 1, 1, 1))  # tonemapped exposed color in [0, 1)
+    if albedo is None or normal is None:
+        return c - INPUT_OFFSET
     a = albedo.clamp(0.0, 1.0)  # emitters and some renderers write albedo > 1
     n = normal.clamp(-1.0, 1.0) * 0.5 + 0.5  # [-1, 1] -> [0, 1]
     return torch.cat([c, a, n], dim=1) - INPUT_OFFSET
@@ -37,15 +41,23 @@ def network_output(raw: torch.Tensor, exposed: torch.Tensor, output: str) -> tor
     if output == "linear":
         return raw
     # Not color.log_inverse: that clamps at 0, which would stop the gradient of negative predictions.
-    return torch.expm1((color.log_forward(exposed) + raw).clamp(max=LOG_MAX))
+    # exp - 1 rather than expm1: ONNX has no Expm1 op.
+    return torch.exp((color.log_forward(exposed) + raw).clamp(max=LOG_MAX)) - 1.0
+
+
+def finite_or_zero(x: torch.Tensor) -> torch.Tensor:
+    """NaN and +-Inf -> 0, as `mcdenoise.frame.sanitize_frame` does, so the ONNX graph is safe on its own.
+
+    |x| <= max is False exactly for NaN and +-Inf: 3 elementwise ops (nan_to_num exports as 10).
+    """
+    return torch.where(x.abs() <= torch.finfo(x.dtype).max, x, torch.zeros_like(x))
 
 
 def pad_to(x: torch.Tensor, alignment: int) -> torch.Tensor:
     """Pad the bottom/right edges (replicating border pixels) so H and W are multiples of `alignment`."""
     h, w = x.shape[-2:]
     ph, pw = (-h) % alignment, (-w) % alignment
-    if ph == 0 and pw == 0:
-        return x
+    # Always a Pad op (possibly of 0), so an ONNX trace keeps it for every input size.
     return F.pad(x, (0, pw, 0, ph), mode="replicate")
 
 
@@ -56,12 +68,27 @@ class DenoisePipeline(nn.Module):
         super().__init__()
         self.net = net
         self.alignment = int(net.alignment)
+        self.aux = bool(net.cfg.aux)  # False: a color-only model, albedo and normal are ignored
 
-    def forward(self, color_: torch.Tensor, albedo: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
-        """Run exposure, transfer, pad, model, crop, clamp and inverse exposure."""
+    def forward(self, color_: torch.Tensor, albedo: torch.Tensor | None = None, normal: torch.Tensor | None = None,
+                exposure: torch.Tensor | None = None) -> torch.Tensor:
+        """Run exposure, transfer, pad, model, crop, clamp and inverse exposure.
+
+        `exposure` (N,): the image-wide scale, given when this call sees one tile of a larger frame
+        (every tile must share the full frame's exposure); None computes it from `color_`.
+        """
         h, w = color_.shape[-2:]
-        exposure = color.autoexposure(color_)  # (N,) image-wide, so tiles and crops agree
+        color_ = finite_or_zero(color_)
+        if self.aux:
+            if albedo is None or normal is None:
+                raise ValueError("this model needs albedo and normal")
+            albedo, normal = finite_or_zero(albedo), finite_or_zero(normal)
+        else:
+            albedo = normal = None
+        if exposure is None:
+            exposure = color.autoexposure(color_)  # (N,)
+        scale = exposure.view(-1, 1, 1, 1)
         x = pad_to(network_input(color_, albedo, normal, exposure), self.alignment)
-        exposed = pad_to(color_ * exposure.view(-1, 1, 1, 1), self.alignment)
+        exposed = pad_to(color_ * scale, self.alignment)
         y = network_output(self.net(x), exposed, self.net.cfg.output)[..., :h, :w]  # exposed linear HDR
-        return y.clamp(min=0.0) / exposure.view(-1, 1, 1, 1)
+        return y.clamp(min=0.0) / scale

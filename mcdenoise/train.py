@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class TrainConfig:
     output: str = "model.pt"  # checkpoint path (also the final model)
     init: str = "default"  # "default" (fine-tune the shipped model), "scratch", or a model file
     size: str = "fast"  # model preset for --init scratch (see model.PRESETS)
+    aux: bool = True  # with --init scratch: False trains a color-only model (no albedo/normal input)
     steps: int = 0  # optimizer steps; 0 = until `minutes` runs out
     minutes: float = 0.0  # wall-clock budget; 0 = until `steps` are done
     batch: int = 4  # crops per step (per process under torchrun)
@@ -206,9 +207,12 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         if cfg.size not in PRESETS:
             raise McDenoiseError(f"unknown model size {cfg.size!r}; use one of {', '.join(PRESETS)}")
         torch.manual_seed(cfg.seed)
-        net = UNet(PRESETS[cfg.size])
+        net = UNet(PRESETS[cfg.size] if cfg.aux else replace(PRESETS[cfg.size], in_channels=3))
     else:
-        net = model_from_checkpoint(load_checkpoint(None if cfg.init == "default" else cfg.init))
+        net = model_from_checkpoint(load_checkpoint(cfg.init))
+        if net.cfg.aux and not cfg.aux:  # fine-tuning keeps the starting model's inputs
+            raise McDenoiseError(f"--no-aux: --init {cfg.init} takes albedo and normal; start from a color-only "
+                                 "model (--init color) or from scratch")
     base_lr = cfg.lr if cfg.lr > 0 else (3e-4 if cfg.init == "scratch" else 1e-4)
     align = net.alignment
 
@@ -218,7 +222,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     train_views, val_views = split_views(views, n_val)
     if cfg.val_scenes:
         val_views += collect_views(cfg.val_scenes, validation=True)
-    cache = FrameCache(cfg.cache_mb * 2**20)
+    cache = FrameCache(cfg.cache_mb * 2**20, need_aux=net.cfg.aux)
     check_views(train_views, cache, need_reference=cfg.target == "clean")
     check_views(val_views, cache, need_reference=True, desc="checking validation")
     smallest = min(min(cache.get(v.renders[0]).color.shape[1:]) for v in train_views)
@@ -298,7 +302,9 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             b = sampler.sample(rng, cfg.batch)
             to = lambda a: torch.from_numpy(a).to(device, non_blocking=True)  # noqa: E731
             color_, albedo, normal, exposure, target = map(to, (b.color, b.albedo, b.normal, b.exposure, b.target))
-            x = network_input(color_, albedo, normal, exposure)  # (N, 9, crop, crop), tonemapped input
+            if not net.cfg.aux:  # a color-only model
+                albedo = normal = None
+            x = network_input(color_, albedo, normal, exposure)  # (N, 9 or 3, crop, crop), tonemapped input
             y = target * exposure.view(-1, 1, 1, 1)  # linear target at the input's exposure, NOT tonemapped
             if use_amp:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -106,3 +106,18 @@ def make_scene(root: Path, name: str = "scene", *, views: int = 2, renders: int 
 def tiny_scene(tmp_path: Path) -> Path:
     """A 2-view, 3-render synthetic scene with references."""
     return make_scene(tmp_path / "scenes")
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    """An untrained tiny model file (plumbing tests do not need a good model); its last conv is random,
+    not zero, so the output differs from the input."""
+    import torch
+
+    from mcdenoise.checkpoint import save_checkpoint
+    from mcdenoise.model import PRESETS, UNet
+
+    torch.manual_seed(0)
+    net = UNet(PRESETS["tiny"])
+    torch.nn.init.normal_(net.convs["dec_conv1c"].weight, std=0.05)
+    return save_checkpoint(tmp_path / "tiny.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})

@@ -7,26 +7,15 @@ from pathlib import Path
 import numpy as np
 import OpenEXR
 import pytest
-import torch
 
 from conftest import clean_image, write_parts, write_render
-from mcdenoise.checkpoint import save_checkpoint
 from mcdenoise.cli import main
 from mcdenoise.errors import AovError
 from mcdenoise.exr import probe, read_frame
 from mcdenoise.infer import Denoiser, denoise_file
 from mcdenoise.metrics import psnr_tonemapped
-from mcdenoise.model import PRESETS, UNet
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_scenes" / "cornell" / "cam0_box"
-
-
-@pytest.fixture
-def tiny_model(tmp_path: Path) -> Path:
-    """An untrained tiny model file (denoise plumbing does not need a good model)."""
-    torch.manual_seed(0)
-    net = UNet(PRESETS["tiny"])
-    return save_checkpoint(tmp_path / "tiny.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
 
 
 @pytest.mark.parametrize("pixel_type", ["half", "float"])
@@ -99,11 +88,12 @@ def test_several_inputs_into_a_folder(tmp_path: Path, tiny_model: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["f0.exr", "f1.exr"]
 
 
-def test_shipped_model_denoises_the_sample() -> None:
-    """The pretrained model improves the bundled 4-spp sample (quality numbers live in benchmarks/)."""
+@pytest.mark.parametrize("name", ["default", "lean", "color"])
+def test_shipped_models_denoise_the_sample(name: str) -> None:
+    """Each pretrained model improves the bundled 4-spp sample (quality numbers live in benchmarks/)."""
     frame = read_frame(SAMPLE / "render_000.exr")
     reference = read_frame(SAMPLE / "reference.exr").color
-    out = Denoiser(None, device="cpu").denoise(frame)
+    out = Denoiser(name, device="cpu").denoise(frame)
     assert out.shape == frame.color.shape
     assert psnr_tonemapped(out, reference) > psnr_tonemapped(frame.color, reference) + 3
 

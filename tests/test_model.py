@@ -102,7 +102,7 @@ def test_pad_to_alignment() -> None:
     assert y.shape == (1, 1, 8, 8)
     assert torch.equal(y[..., :5, :7], x)
     assert torch.equal(y[..., 7, :7], x[..., 4, :])  # border replicated
-    assert pad_to(y, 4) is y
+    assert torch.equal(pad_to(y, 4), y)
 
 
 def test_pipeline_keeps_size_clamps_and_undoes_exposure() -> None:

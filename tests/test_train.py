@@ -17,7 +17,7 @@ from conftest import make_scene, write_render
 from mcdenoise.checkpoint import load_checkpoint
 from mcdenoise.cli import main
 from mcdenoise.data import FrameCache, PairSampler, _dihedral, check_views, collect_views
-from mcdenoise.errors import AovError, DataError
+from mcdenoise.errors import AovError, DataError, McDenoiseError
 from mcdenoise.train import TrainConfig, fit, learning_rate
 
 
@@ -204,3 +204,17 @@ def test_cli_fit_never_overwrites_its_init_model(tmp_path: Path, tiny_scene: Pat
     before = first.read_bytes()
     assert main(["fit", str(tiny_scene), "-o", str(first), "--init", str(first), "--steps", "2", "--force"]) == 2
     assert first.read_bytes() == before
+
+
+def test_color_only_model_trains_on_renders_without_aovs(tmp_path: Path) -> None:
+    """`fit --no-aux`: a 3-channel model; renders need no albedo/normal; fine-tuning keeps its inputs."""
+    scene = make_scene(tmp_path / "s")
+    write_render(scene / "cam0" / "render_002.exr", np.ones((32, 32, 3), np.float32), None, None)  # beauty only
+    fit(tiny_config(scene, tmp_path / "c.pt", aux=False), progress=False)
+    assert load_checkpoint(tmp_path / "c.pt")["model_config"]["in_channels"] == 3
+    fit(tiny_config(scene, tmp_path / "c2.pt", init=str(tmp_path / "c.pt")), progress=False)  # inputs follow the init
+    assert load_checkpoint(tmp_path / "c2.pt")["model_config"]["in_channels"] == 3
+    full = tiny_config(make_scene(tmp_path / "t"), tmp_path / "a.pt")
+    fit(full, progress=False)
+    with pytest.raises(McDenoiseError, match="takes albedo and normal"):
+        fit(replace(full, output=str(tmp_path / "x.pt"), init=str(tmp_path / "a.pt"), aux=False), progress=False)

@@ -1,0 +1,183 @@
+"""Inference backends: the same exported pipeline run by PyTorch or by ONNX Runtime.
+
+Both take raw linear (1, 3, H, W) float32 color/albedo/normal plus the frame's exposure and return
+the denoised (1, 3, H, W) color; tiling and file handling live above them (`mcdenoise.infer`).
+ONNX Runtime is imported lazily and PyTorch only by `TorchBackend`, so a service with only
+onnxruntime installed can use this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from mcdenoise import onnx_contract
+from mcdenoise.architecture import ModelConfig
+from mcdenoise.errors import McDenoiseError, ModelError
+from mcdenoise.shipped import shipped_name, shipped_path
+
+BACKENDS = ("auto", "onnx", "torch")
+log = logging.getLogger(__name__)
+
+
+def cpu_threads() -> int:
+    """Cores this process may run on (respects taskset/cgroup CPU sets, unlike os.cpu_count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def onnxruntime_available() -> bool:
+    """True when the onnxruntime (or onnxruntime-gpu) package can be imported."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Backend(ABC):
+    """A loaded model that denoises (1, 3, H, W) buffers."""
+
+    name: str  # "onnx" or "torch"
+    device: str  # where it runs, for logs and the service's /v1/model
+    model_name: str  # file stem of the model
+    model_version: str  # digest of the weights (`mcdenoise.checkpoint.weights_digest`)
+    config: ModelConfig
+
+    @abstractmethod
+    def run(self, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float) -> np.ndarray:
+        """Denoised linear color (1, 3, H, W) float32 of one tile or frame, given the frame's exposure
+        (albedo and normal may be None for a color-only model)."""
+
+    def describe(self) -> dict[str, object]:
+        """Name, version, backend and device, for logs, EXR headers and the service."""
+        return {"model": self.model_name, "version": self.model_version, "backend": self.name, "device": self.device}
+
+
+class TorchBackend(Backend):
+    """The PyTorch model (checkpoint file) through `mcdenoise.pipeline.DenoisePipeline`."""
+
+    name = "torch"
+
+    def __init__(self, model: str | os.PathLike | None = None, device: str = "auto", threads: int = 0) -> None:
+        try:
+            import torch
+        except ImportError:
+            raise McDenoiseError("--backend torch needs PyTorch: pip install 'mcdenoise[train]'") from None
+        from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, weights_digest
+        from mcdenoise.pipeline import DenoisePipeline
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self._device = pick_device(device)
+        ckpt = load_checkpoint(model)
+        net = model_from_checkpoint(ckpt)
+        self.config = net.cfg
+        self.model_name = Path(ckpt["path"]).stem
+        self.model_version = weights_digest(ckpt["model"])
+        self.model_path = ckpt["path"]
+        self.device = str(self._device)
+        self.pipeline = DenoisePipeline(net).to(self._device).eval()
+
+    def run(self, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float) -> np.ndarray:
+        """Run the pipeline without autograd."""
+        torch = self._torch
+        with torch.inference_mode():
+            to = lambda a: None if a is None else torch.from_numpy(a).to(self._device)  # noqa: E731
+            e = torch.tensor([exposure], dtype=torch.float32, device=self._device)
+            return self.pipeline(to(color), to(albedo), to(normal), e).float().cpu().numpy()
+
+
+def _providers(device: str) -> list[str | tuple[str, dict[str, object]]]:
+    """ONNX Runtime execution providers for "auto", "cpu", "cuda" or "cuda:N"."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "auto":
+        return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in available:
+            raise McDenoiseError(f"--device {device}: this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
+        index = int(device.partition(":")[2] or 0)
+        return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    raise McDenoiseError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+
+
+class OnnxBackend(Backend):
+    """An exported `.onnx` file (or its bytes) run by ONNX Runtime: CUDA when available, else CPU."""
+
+    name = "onnx"
+
+    def __init__(self, model: str | os.PathLike | bytes | None = None, device: str = "auto", threads: int = 0) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise McDenoiseError("--backend onnx needs ONNX Runtime: pip install onnxruntime (or onnxruntime-gpu)") from None
+        source: str | bytes
+        if isinstance(model, bytes):
+            source, self.model_path = model, "<exported in memory>"
+        else:
+            name = shipped_name(model)
+            path = shipped_path(name, ".onnx") if name else Path(model)  # type: ignore[arg-type]
+            if not path.is_file():
+                raise ModelError(f"{path}: no such ONNX model file")
+            source, self.model_path = str(path), str(path)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or cpu_threads()  # one frame at a time: all cores on each op
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3  # errors only: "initializer exposure appears in graph inputs" is on purpose
+        try:
+            self.session = ort.InferenceSession(source, sess_options=opts, providers=_providers(device))
+        except McDenoiseError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own types for unreadable/invalid models
+            raise ModelError(f"{self.model_path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from exc
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "model.config" not in meta:
+            raise ModelError(f"{self.model_path}: not an mcdenoise ONNX export (no model.config metadata)")
+        self.config = ModelConfig.from_dict(json.loads(meta["model.config"]))
+        self.model_name = meta.get("model.name", Path(str(self.model_path)).stem)
+        self.model_version = meta.get("model.version", "?")
+        self.metadata = dict(meta)
+        self.device = self.session.get_providers()[0]
+
+    def run(self, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float) -> np.ndarray:
+        """One session run; the frame's exposure overrides the graph's automatic one."""
+        names = onnx_contract.input_names(self.config.aux)
+        feeds = dict(zip(names, (color, albedo, normal)))
+        feeds[onnx_contract.EXPOSURE] = np.array([exposure], np.float32)
+        return self.session.run([onnx_contract.OUTPUT], feeds)[0]
+
+
+def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = "auto", device: str = "auto",
+                 threads: int = 0) -> Backend:
+    """Load a model with the right backend.
+
+    auto: `.onnx` files and the shipped models run on ONNX Runtime when it is installed; PyTorch
+    checkpoints (`.pt`) run on PyTorch. onnx/torch force one (an `.pt` for onnx must be exported first).
+    """
+    if backend not in BACKENDS:
+        raise McDenoiseError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    name = shipped_name(model)  # the shipped models come as both .pt and .onnx
+    is_onnx = isinstance(model, bytes) or (name is None and str(model).lower().endswith(".onnx"))
+    if backend == "auto":
+        backend = "onnx" if is_onnx or (name and onnxruntime_available() and shipped_path(name, ".onnx").is_file()) else "torch"
+    if backend == "torch":
+        if is_onnx:
+            raise McDenoiseError("--backend torch needs a PyTorch checkpoint (.pt), not an ONNX file")
+        return TorchBackend(model, device=device, threads=threads)  # type: ignore[arg-type]
+    if not is_onnx and not name:
+        raise McDenoiseError(f"{model}: --backend onnx needs an .onnx file; make one with: mcdenoise export {model} -o MODEL.onnx")
+    return OnnxBackend(model, device=device, threads=threads)

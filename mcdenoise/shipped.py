@@ -1,0 +1,28 @@
+"""The models shipped inside the package (mcdenoise/weights/), by name: `--model default|lean`."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+# name -> file stem: <stem>.pt (PyTorch checkpoint, float16) and <stem>.onnx (its `mcdenoise export`)
+SHIPPED = {
+    "default": "n2n_default",  # `fast` U-Net: the best quality of the shipped models
+    "lean": "n2n_lean",  # `lean` U-Net: about 2x faster on CPUs, a little less quality
+    "color": "n2n_color",  # `lean` U-Net on color alone, for renders without albedo/normal AOVs
+}
+
+
+def shipped_name(model: str | os.PathLike | bytes | None) -> str | None:
+    """The shipped model's name when `model` names one (None means "default"), else None."""
+    if model is None:
+        return "default"
+    if isinstance(model, (str, os.PathLike)) and str(model) in SHIPPED:
+        return str(model)
+    return None
+
+
+def shipped_path(name: str, suffix: str) -> Path:
+    """File of a shipped model: suffix ".pt" or ".onnx"."""
+    return Path(str(resources.files("mcdenoise") / "weights" / f"{SHIPPED[name]}{suffix}"))

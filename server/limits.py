@@ -1,0 +1,86 @@
+"""Back-pressure for the service: a request body cap and a bounded inference queue."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcdenoise.errors import McDenoiseError
+
+
+class UploadTooLarge(McDenoiseError):
+    """The request body is larger than `max_upload_mb`."""
+
+
+class Busy(McDenoiseError):
+    """Every inference slot is taken and the wait queue is full."""
+
+
+class BodyLimit:
+    """ASGI middleware: 413 up front when Content-Length is over the cap, else while streaming the body."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def message(self) -> str:
+        """The error text for an over-size body."""
+        return f"request body is larger than the limit of {self.max_bytes / 2**20:g} MB (max_upload_mb)"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass through, counting body bytes; refuse early when the declared length is too big."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            body = json.dumps({"detail": self.message(), "error": "UploadTooLarge"}).encode()
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                    (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:  # chunked uploads with no (or a false) Content-Length
+                    raise UploadTooLarge(self.message())
+            return message
+
+        await self.app(scope, counted, send)
+
+
+class Limiter:
+    """At most `concurrency` inferences at once and `queue` more waiting; beyond that `Busy` at once."""
+
+    def __init__(self, concurrency: int, queue: int) -> None:
+        self.concurrency = concurrency
+        self.capacity = concurrency + queue
+        self.active = 0
+        self.waiting = 0
+        self._slots = asyncio.Semaphore(concurrency)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one inference slot for the body of the `async with`."""
+        if self.active + self.waiting >= self.capacity:
+            raise Busy(f"busy: {self.active} denoising and {self.waiting} waiting; retry later")
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self._slots.release()

@@ -1,0 +1,32 @@
+"""Service configuration from the environment (prefix MCDENOISE_) or keyword arguments."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mcdenoise.tiling import DEFAULT_MAX_MEMORY_MB
+
+
+class Settings(BaseSettings):
+    """Every setting can be given as MCDENOISE_<NAME> (e.g. MCDENOISE_MAX_UPLOAD_MB=256)."""
+
+    model_config = SettingsConfigDict(env_prefix="MCDENOISE_", protected_namespaces=())
+
+    model: str = "default"  # "default" or "lean" (shipped models), or a file: .onnx (.pt needs PyTorch)
+    backend: Literal["auto", "onnx", "torch"] = "auto"  # auto: ONNX Runtime for .onnx and the shipped model
+    device: str = "auto"  # auto (CUDA provider when available), cpu, cuda, cuda:N
+    threads: int = Field(0, ge=0)  # CPU threads per inference; 0 = all cores this process may use
+    max_memory_mb: float = Field(DEFAULT_MAX_MEMORY_MB, gt=0)  # working memory cap; larger frames are tiled
+    host: str = "127.0.0.1"  # interface to listen on (0.0.0.0 in containers)
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1)  # uvicorn worker processes, each with its own model
+    max_upload_mb: float = Field(512, gt=0)  # request bodies above this get 413 (checked while streaming)
+    max_pixels: int = Field(8192 * 8192, gt=0)  # larger images get 413, decided from the EXR header
+    max_concurrency: int = Field(1, ge=1)  # inferences at once per worker (each already uses every core)
+    max_queue: int = Field(8, ge=0)  # requests waiting for a slot; beyond it: 503 with Retry-After
+    retry_after_s: int = Field(2, ge=1)  # Retry-After sent with 503 when busy
+    api_key: SecretStr | None = None  # when set, /denoise and /v1/model need "Authorization: Bearer <key>"
+    nan_policy: Literal["reject", "replace"] = "reject"  # NaN/Inf pixels: 422, or replace by 0 (per request: ?nan=)

@@ -1,0 +1,214 @@
+"""ONNX export: a self-contained graph, parity with the PyTorch pipeline, metadata, the README's
+plain-onnxruntime snippet, the shipped .onnx in sync with the shipped .pt, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from conftest import clean_image, write_render
+from mcdenoise import onnx_contract
+from mcdenoise.backends import OnnxBackend, open_backend
+from mcdenoise.shipped import SHIPPED, shipped_path
+from mcdenoise.checkpoint import load_checkpoint, load_model, weights_digest
+from mcdenoise.cli import main
+from mcdenoise.errors import McDenoiseError
+from mcdenoise.export import export_bytes, export_onnx
+from mcdenoise.pipeline import DenoisePipeline
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _inputs(h: int, w: int, seed: int, peak: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw (1, 3, H, W) float32 color (HDR up to `peak`), albedo and unit normal."""
+    rng = np.random.default_rng(seed)
+    color = (rng.random((1, 3, h, w)) ** 4 * peak).astype(np.float32)
+    albedo = rng.random((1, 3, h, w)).astype(np.float32)
+    n = rng.normal(size=(1, 3, h, w))
+    normal = (n / np.linalg.norm(n, axis=1, keepdims=True)).astype(np.float32)
+    return color, albedo, normal
+
+
+def _session(data: bytes) -> ort.InferenceSession:
+    """A CPU session for an exported model."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture(scope="module")
+def shipped_onnx() -> bytes:
+    """The shipped model exported now (not the committed file: that one has its own sync test)."""
+    return export_bytes(None)
+
+
+def test_graph_is_valid_and_documents_itself(shipped_onnx: bytes) -> None:
+    proto = onnx.load_from_string(shipped_onnx)
+    onnx.checker.check_model(proto, full_check=True)
+    assert proto.opset_import[0].version >= 17
+    sess = _session(shipped_onnx)
+    assert [i.name for i in sess.get_inputs()] == list(onnx_contract.INPUTS)  # exposure is optional
+    assert [o.name for o in sess.get_outputs()] == [onnx_contract.OUTPUT]
+    for i in sess.get_inputs():
+        assert i.type == "tensor(float)" and i.shape[1] == 3
+        assert isinstance(i.shape[2], str) and isinstance(i.shape[3], str)  # dynamic height and width
+    meta = sess.get_modelmeta().custom_metadata_map
+    for key in ("mcdenoise.version", "model.name", "model.version", "model.config", "training.config",
+                "alignment", "inputs", "precision"):
+        assert meta[key], key
+    assert json.loads(meta["model.config"])["pools"] == 4 and meta["alignment"] == "16"
+    assert meta["model.version"] == weights_digest(load_checkpoint(None)["model"])
+
+
+# (height, width, HDR peak): odd sizes, a frame smaller than the alignment, values up to 1e4
+CASES = [(37, 53, 1.0), (1081, 67, 50.0), (7, 5, 1.0), (64, 48, 1e4)]
+
+
+@pytest.mark.parametrize(("h", "w", "peak"), CASES)
+def test_onnx_matches_pytorch(shipped_onnx: bytes, h: int, w: int, peak: float) -> None:
+    color, albedo, normal = _inputs(h, w, seed=h * w, peak=peak)
+    color[..., : h // 4, : w // 4] = 0.0  # a black corner
+    out = _session(shipped_onnx).run(None, {"color": color, "albedo": albedo, "normal": normal})[0]
+    with torch.no_grad():
+        ref = DenoisePipeline(load_model()).eval()(*map(torch.from_numpy, (color, albedo, normal))).numpy()
+    assert out.shape == (1, 3, h, w) and np.all(np.isfinite(out)) and out.min() >= 0
+    # Stated tolerance: relative error <= 1e-3 (absolute below 1e-2 radiance), all pixels.
+    assert np.max(np.abs(out - ref) / (np.abs(ref) + 1e-2)) < 1e-3
+
+
+def test_zeros_and_nan_inputs_give_finite_output(shipped_onnx: bytes) -> None:
+    sess = _session(shipped_onnx)
+    zeros = np.zeros((1, 3, 20, 30), np.float32)
+    out = sess.run(None, {"color": zeros, "albedo": zeros, "normal": zeros})[0]
+    assert np.all(np.isfinite(out)) and np.abs(out).max() < 1e-2  # black stays (nearly) black
+    color, albedo, normal = _inputs(20, 30, 1)
+    color[0, 0, 3, 4], color[0, 1, 5, 6], normal[0, 2, 7, 8] = np.nan, np.inf, np.nan
+    out = sess.run(None, {"color": color, "albedo": albedo, "normal": normal})[0]
+    assert np.all(np.isfinite(out))
+
+
+def test_exposure_override_matches_pytorch_with_the_same_exposure(shipped_onnx: bytes) -> None:
+    color, albedo, normal = _inputs(40, 40, 3, peak=5.0)
+    feeds = {"color": color, "albedo": albedo, "normal": normal, "exposure": np.array([0.37], np.float32)}
+    out = _session(shipped_onnx).run(None, feeds)[0]
+    with torch.no_grad():
+        ref = DenoisePipeline(load_model()).eval()(*map(torch.from_numpy, (color, albedo, normal)),
+                                                     torch.tensor([0.37])).numpy()
+    assert np.max(np.abs(out - ref) / (np.abs(ref) + 1e-2)) < 1e-3
+    auto = _session(shipped_onnx).run(None, {k: v for k, v in feeds.items() if k != "exposure"})[0]
+    assert not np.allclose(auto, out)  # the override is really used
+
+
+def test_half_variant_runs_close_to_float(shipped_onnx: bytes) -> None:
+    half = export_bytes(None, half=True)
+    assert onnx.load_from_string(half).metadata_props and len(half) < 0.6 * len(shipped_onnx)
+    color, albedo, normal = _inputs(33, 47, 5, peak=4.0)
+    feeds = {"color": color, "albedo": albedo, "normal": normal}
+    full, low = (_session(d).run(None, feeds)[0] for d in (shipped_onnx, half))
+    tonemap = lambda v: (v / (1 + v)) ** (1 / 2.2)  # noqa: E731
+    assert np.abs(tonemap(full) - tonemap(low)).max() < 2e-2  # float16 math inside, float32 I/O
+
+
+def test_wrong_input_names_or_shapes_get_onnxruntime_errors(shipped_onnx: bytes) -> None:
+    sess = _session(shipped_onnx)
+    color, albedo, normal = _inputs(16, 16, 0)
+    with pytest.raises(Exception, match="(?i)input|missing|invalid"):
+        sess.run(None, {"rgb": color, "albedo": albedo, "normal": normal})
+    with pytest.raises(Exception, match="(?i)dimension|shape|invalid"):
+        sess.run(None, {"color": color[:, :2], "albedo": albedo, "normal": normal})
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_committed_onnx_is_the_shipped_model_exported(name: str) -> None:
+    """mcdenoise/weights/<model>.onnx must be re-exported whenever <model>.pt changes."""
+    backend = OnnxBackend(shipped_path(name, ".onnx"), device="cpu")
+    assert backend.model_version == weights_digest(load_checkpoint(name)["model"]), (
+        f"re-export: mcdenoise export {name} -o {shipped_path(name, '.onnx')}")
+    assert backend.model_name == SHIPPED[name]
+
+
+def test_readme_snippet_runs_with_plain_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's ten lines of plain onnxruntime, run as written on a Mitsuba-style EXR."""
+    text = README.read_text()
+    snippet = re.search(r"<!-- onnx-snippet -->\s*```python\n(.*?)```", text, re.S)
+    assert snippet, "README lost its onnx snippet marker"
+    code = snippet.group(1)
+    assert len([line for line in code.splitlines() if line.strip()]) <= 12
+    shutil.copy(shipped_path("default", ".onnx"), tmp_path / "n2n.onnx")
+    color, albedo, normal = clean_image(24, 40, 2)
+    write_render(tmp_path / "shot.exr", color * 3, albedo, normal)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the documented snippet itself
+    from mcdenoise.exr import read_frame
+
+    out = read_frame(tmp_path / "shot_dn.exr").color
+    assert out.shape == (24, 40, 3) and np.all(np.isfinite(out))
+
+
+def test_export_cli_and_bad_checkpoints(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "tiny.onnx"
+    assert main(["export", str(tiny_model), "-o", str(out)]) == 0
+    assert OnnxBackend(out, device="cpu").config.pools == 2
+    assert main(["export", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "m.onnx")]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"\x80\x04not a checkpoint")
+    assert main(["export", str(corrupt), "-o", str(tmp_path / "c.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "not a readable mcdenoise model" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "c.onnx").exists()
+    assert main(["export", str(tiny_model), "-o", str(tiny_model)]) == 2  # never over its own checkpoint
+    assert main(["export", str(tiny_model), "-o", str(tmp_path / "no" / "such" / "dir.onnx")]) == 2
+
+
+def test_onnx_backend_rejects_non_models(tmp_path: Path) -> None:
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(os.urandom(100))
+    with pytest.raises(McDenoiseError, match="not a loadable ONNX model"):
+        OnnxBackend(bad, device="cpu")
+    with pytest.raises(McDenoiseError, match="no such ONNX model"):
+        OnnxBackend(tmp_path / "none.onnx", device="cpu")
+    with pytest.raises(McDenoiseError, match="needs an .onnx file"):
+        open_backend(tmp_path / "m.pt", backend="onnx")
+    with pytest.raises(McDenoiseError, match="needs a PyTorch checkpoint"):
+        open_backend(bad, backend="torch")
+
+
+def test_export_writes_atomically_and_refuses_unwritable(tmp_path: Path, tiny_model: Path) -> None:
+    out = export_onnx(tiny_model, tmp_path / "a.onnx")
+    assert out.stat().st_size > 1000 and not list(tmp_path.glob(".a.onnx.*"))
+
+
+def test_color_only_model_exports_a_color_only_graph(tmp_path: Path) -> None:
+    from mcdenoise.checkpoint import save_checkpoint
+    from mcdenoise.infer import Denoiser
+    from mcdenoise.model import PRESETS, ModelConfig, UNet
+
+    torch.manual_seed(1)
+    cfg = ModelConfig(**{**PRESETS["tiny"].to_dict(), "in_channels": 3, "head": (16, 8)})
+    net = UNet(cfg)
+    torch.nn.init.normal_(net.convs["dec_conv1c"].weight, std=0.05)
+    pt = save_checkpoint(tmp_path / "c.pt", {"model_config": cfg.to_dict(), "model": net.state_dict()})
+    data = export_bytes(pt)
+    sess = _session(data)
+    assert [i.name for i in sess.get_inputs()] == ["color"]
+    assert "color-only" in sess.get_modelmeta().custom_metadata_map["inputs"]
+    color, _, _ = _inputs(29, 35, 2, peak=3.0)
+    out = sess.run(None, {"color": color})[0]
+    with torch.no_grad():
+        ref = DenoisePipeline(net.eval())(torch.from_numpy(color)).numpy()
+    assert np.max(np.abs(out - ref) / (np.abs(ref) + 1e-2)) < 1e-3
+    onnx_file = tmp_path / "c.onnx"
+    onnx_file.write_bytes(data)
+    rgb = color[0].transpose(1, 2, 0)
+    a, b = (Denoiser(m, device="cpu").denoise_arrays(rgb, None, None) for m in (pt, onnx_file))
+    assert np.max(np.abs(a - b) / (np.abs(a) + 1e-2)) < 1e-3
