@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcdenoise.evaluate import oidn_method
 from mcdenoise.exr import read_frame
 from mcdenoise.frame import Frame
 from mcdenoise.layout import scan_scene
@@ -46,14 +47,10 @@ def eval_views(scene_dirs: Sequence[str | Path], render: int = 0) -> list[EvalVi
 
 
 def oidn(quality: str = "high") -> Method:
-    """OIDN through pyoidn, HDR mode, with albedo and normal (the baseline)."""
-    import pyoidn
-
-    def run(frame: Frame) -> np.ndarray:
-        albedo = np.clip(frame.albedo, 0.0, 1.0).astype(np.float32)
-        normal = np.clip(frame.normal, -1.0, 1.0).astype(np.float32)
-        return np.asarray(pyoidn.denoise(frame.color.astype(np.float32), albedo, normal, hdr=True, quality=quality))
-
+    """OIDN through pyoidn, HDR mode, with albedo and normal (the baseline; `mcdenoise.evaluate.oidn_method`)."""
+    run = oidn_method(quality)
+    if run is None:
+        raise SystemExit("pyoidn is not installed: pip install 'mcdenoise[bench]'")
     return run
 
 

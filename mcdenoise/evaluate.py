@@ -87,15 +87,19 @@ def evaluate_scene(scene_dir: str | os.PathLike, methods: dict[str, Method], *, 
 
 
 def oidn_method(quality: str = "high") -> Method | None:
-    """OIDN (pyoidn, HDR, with albedo and normal) when installed, else None."""
+    """OIDN (pyoidn, HDR, with albedo and normal, clean_aux=False) when installed, else None: the baseline."""
     try:
         import pyoidn
     except ImportError:
         return None
 
     def run(frame: Frame) -> np.ndarray:
+        color = np.ascontiguousarray(frame.color, np.float32)
         if not frame.has_aux:
-            return np.asarray(pyoidn.denoise(frame.color, hdr=True, quality=quality))
-        return np.asarray(pyoidn.denoise(frame.color, frame.albedo, frame.normal, hdr=True, quality=quality))
+            return np.asarray(pyoidn.denoise(color, hdr=True, quality=quality))
+        # OIDN expects albedo in [0, 1] and normals in [-1, 1]; renderers write emitter albedo > 1.
+        albedo = np.clip(frame.albedo, 0.0, 1.0).astype(np.float32)
+        normal = np.clip(frame.normal, -1.0, 1.0).astype(np.float32)
+        return np.asarray(pyoidn.denoise(color, albedo, normal, hdr=True, quality=quality))
 
     return run

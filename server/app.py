@@ -169,12 +169,12 @@ def run_denoise(denoiser: Denoiser, color: bytes, albedo: bytes | None, normal: 
     return data, {"decode": t1 - t0, "denoise": t2 - t1, "encode": t3 - t2}, frame.width * frame.height
 
 
-def error_response(exc: McDenoiseError) -> JSONResponse:
+def error_response(exc: McDenoiseError, retry_after_s: int) -> JSONResponse:
     """The JSON error for a domain exception, with the status from ERROR_STATUS."""
     status = next(code for kind, code in ERROR_STATUS if isinstance(exc, kind))
     headers = {}
     if isinstance(exc, Busy):
-        headers["Retry-After"] = str(getattr(exc, "retry_after", 1))
+        headers["Retry-After"] = str(retry_after_s)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status, headers=headers)
@@ -206,9 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(McDenoiseError)
     async def domain_error(request: Request, exc: McDenoiseError) -> JSONResponse:
         """Every user-facing error, mapped in one place (ERROR_STATUS)."""
-        if isinstance(exc, Busy):
-            exc.retry_after = settings.retry_after_s  # type: ignore[attr-defined]
-        return error_response(exc)
+        return error_response(exc, settings.retry_after_s)
 
     @app.post("/denoise", dependencies=[Auth], response_class=Response, openapi_extra=UPLOAD_DOC,
               responses={200: {"content": {EXR_MEDIA: {}}, "description": "the denoised EXR (input header kept); "
@@ -216,8 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def denoise(request: Request, denoiser: DenoiserDep, params: Annotated[DenoiseParams, Depends()]) -> Response:
         """Denoise one EXR frame (color + albedo + normal)."""
         limiter: Limiter = request.app.state.limiter
-        if limiter.active + limiter.waiting >= limiter.capacity:  # refuse before reading a large body
-            raise Busy("busy; retry later")
+        limiter.check()  # refuse before reading a large body
         color, albedo, normal, filename = await read_upload(request)
         start = time.perf_counter()
         async with limiter.slot():

@@ -68,11 +68,15 @@ class Limiter:
         self.waiting = 0
         self._slots = asyncio.Semaphore(concurrency)
 
+    def check(self) -> None:
+        """Raise Busy when no slot and no queue place is free."""
+        if self.active + self.waiting >= self.capacity:
+            raise Busy(f"busy: {self.active} denoising and {self.waiting} waiting; retry later")
+
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one inference slot for the body of the `async with`."""
-        if self.active + self.waiting >= self.capacity:
-            raise Busy(f"busy: {self.active} denoising and {self.waiting} waiting; retry later")
+        self.check()
         self.waiting += 1
         try:
             await self._slots.acquire()
