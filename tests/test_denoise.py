@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import OpenEXR
 import pytest
 
 from conftest import clean_image, write_parts, write_render

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import subprocess
@@ -13,11 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import OpenEXR
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import blender_channels, clean_image, write_parts, write_render
+from conftest import blender_channels, clean_image, write_parts
 from mcdenoise.exr import encode_exr, frame_channels, probe, read_frame
 from mcdenoise.server import Settings, create_app
 
