@@ -13,7 +13,7 @@ from mcdenoise.evaluate import oidn_method
 from mcdenoise.exr import read_frame
 from mcdenoise.frame import Frame
 from mcdenoise.layout import scan_scene
-from mcdenoise.metrics import psnr_tonemapped, relmse
+from mcdenoise.metrics import luminance_ratio, psnr_tonemapped, relmse
 
 Method = Callable[[Frame], np.ndarray]  # frame -> (H, W, 3) linear denoised color
 
@@ -63,17 +63,19 @@ def ours(model: str | None = None) -> Method:
 
 
 def evaluate(views: Sequence[EvalView], methods: dict[str, Method]) -> list[dict]:
-    """PSNR/relMSE/seconds of the noisy input and of every method on every view."""
+    """PSNR/relMSE/seconds/mean-luminance ratio of the noisy input and of every method on every view."""
     rows = []
     for view in views:
-        row = {"view": view.label, "filter": view.filter, "input": (psnr_tonemapped(view.frame.color, view.reference),
-                                                                    relmse(view.frame.color, view.reference), 0.0)}
+        ref = view.reference
+        noisy = view.frame.color
+        row = {"view": view.label, "filter": view.filter,
+               "input": (psnr_tonemapped(noisy, ref), relmse(noisy, ref), 0.0, luminance_ratio(noisy, ref))}
         for name, method in methods.items():
             method(view.frame)  # warm-up (first-call allocations, model caches) outside the timing
             t = time.perf_counter()
             out = method(view.frame)
             seconds = time.perf_counter() - t
-            row[name] = (psnr_tonemapped(out, view.reference), relmse(out, view.reference), seconds)
+            row[name] = (psnr_tonemapped(out, ref), relmse(out, ref), seconds, luminance_ratio(out, ref))
         rows.append(row)
     return rows
 
@@ -94,6 +96,11 @@ def print_table(rows: list[dict], methods: Sequence[str], title: str, baseline: 
         line = f"{'MEAN (' + str(len(sel)) + ' views)':<28} {filt:<9}"
         line += "".join(f"{np.mean([r[c][0] for r in sel]):>12.2f} | {np.mean([r[c][1] for r in sel]):<7.4f}" for c in cols)
         print(line)
+        lum = f"{'  mean luminance / ref':<38}" + "".join(f"{np.mean([r[c][3] for r in sel]):>22.4f}" for c in cols)
+        worst = f"{'  worst |lum/ref - 1|':<38}" + "".join(
+            f"{max(abs(r[c][3] - 1) for r in sel):>22.2%}" for c in cols)
+        print(lum)
+        print(worst)
         if baseline and baseline in methods:
             for m in methods:
                 if m == baseline:

@@ -24,7 +24,7 @@ from torch import nn
 from mcdenoise import __version__, color, onnx_contract
 from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, weights_digest
 from mcdenoise.errors import ModelError
-from mcdenoise.atomic import atomic_write_bytes
+from mcdenoise.atomic import atomic_write_bytes, check_output
 from mcdenoise.architecture import receptive_field
 from mcdenoise.pipeline import DenoisePipeline
 
@@ -41,9 +41,10 @@ class _HalfNet(nn.Module):
         self.cfg = net.cfg
         self.alignment = net.alignment
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """float32 (N, C, H, W) in and out; float16 inside."""
-        return self.net(x.half()).float()
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """float32 (N, C, H, W) in and out (one tensor per scale for "kpn"); float16 inside."""
+        out = self.net(x.half())
+        return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
 
 
 class _FarmGraph(nn.Module):
@@ -108,6 +109,8 @@ def export_onnx(model: str | os.PathLike | None, output: str | os.PathLike, *, h
     src = load_checkpoint(model)["path"]
     if Path(output).resolve() == Path(src).resolve():
         raise ModelError(f"-o {output} is the checkpoint being exported; write to another file")
+    check_output(output)  # before the (slow) export, not after
     data = export_bytes(model, half=half, opset=opset)
+    written = atomic_write_bytes(output, data)
     log.info("exported %s (%d KB, %s)", output, len(data) // 1024, "float16" if half else "float32")
-    return atomic_write_bytes(output, data)
+    return written

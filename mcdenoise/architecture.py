@@ -11,7 +11,8 @@ from typing import Any
 
 from mcdenoise.errors import McDenoiseError
 
-OUTPUTS = ("linear", "log")
+OUTPUTS = ("linear", "log", "kpn")
+PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA, fp32 on CPU
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,12 @@ class ModelConfig:
     pools: int = 5  # number of 2x2 max-pools (and nearest upsamplings)
     # What the last (linear) conv predicts, see `mcdenoise.pipeline.network_output`:
     # "linear": linear HDR radiance directly (the paper); "log": a correction to the input's
-    # log(1 + v) color, mapped back to linear HDR (starts as the identity).
+    # log(1 + v) color, mapped back to linear HDR (starts as the identity); "kpn": per-pixel
+    # softmax kernels applied to the linear noisy color at `scales` resolutions and blended coarse
+    # to fine (`mcdenoise.kpn`): a convex combination of input radiance (starts as a blur).
     output: str = "linear"
+    kernel: int = 5  # "kpn" only: odd kernel side
+    scales: int = 3  # "kpn" only: full, 1/2, 1/4 ... resolution (<= pools)
 
     @property
     def aux(self) -> bool:
@@ -38,6 +43,24 @@ class ModelConfig:
     def alignment(self) -> int:
         """Input height and width must be multiples of this (2^pools)."""
         return 2**self.pools
+
+    def head_channels(self, level: int) -> int:
+        """Output channels of the conv predicting at pooling `level` (0 = full resolution)."""
+        if self.output != "kpn":
+            return self.out_channels
+        return self.kernel**2 + (1 if level < self.scales - 1 else 0)  # kernel logits (+ blend weight)
+
+    def check(self) -> None:
+        """Raise McDenoiseError for a config no network can be built from."""
+        if self.pools < 1:
+            raise McDenoiseError("a U-Net needs at least one pooling level")
+        if self.in_channels not in (3, 9):
+            raise McDenoiseError(f"in_channels must be 9 (color + albedo + normal) or 3 (color only), not {self.in_channels}")
+        if self.output not in OUTPUTS:
+            raise McDenoiseError(f"unknown model output {self.output!r}; use one of {', '.join(OUTPUTS)}")
+        if self.output == "kpn" and (self.kernel < 1 or self.kernel % 2 == 0 or not 1 <= self.scales <= self.pools):
+            raise McDenoiseError(f"kpn needs an odd kernel (got {self.kernel}) and 1 <= scales <= pools "
+                                 f"(got scales {self.scales}, pools {self.pools})")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for checkpoints (lists, not tuples, so `weights_only` loading accepts it)."""
@@ -67,6 +90,10 @@ PRESETS: dict[str, ModelConfig] = {
     "fast": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="log"),
     "lean": ModelConfig(enc=16, dec=32, head=(16, 16), pools=4, output="log"),
     "tiny": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="log"),  # smoke tests only
+    # Kernel-predicting variants of the same trunks (issue 12): 5x5 kernels at 1, 1/2 and 1/4 resolution.
+    "fast-kpn": ModelConfig(enc=24, dec=48, head=(32, 32), pools=4, output="kpn"),
+    "lean-kpn": ModelConfig(enc=16, dec=32, head=(32, 32), pools=4, output="kpn"),
+    "tiny-kpn": ModelConfig(enc=8, dec=16, head=(16, 16), pools=2, output="kpn", kernel=3, scales=2),
 }
 
 
@@ -80,7 +107,9 @@ def layer_table(cfg: ModelConfig) -> list[tuple[str, int, int]]:
         below = e if level == cfg.pools else d
         table += [(f"dec_conv{level}a", below + e, d), (f"dec_conv{level}b", d, d)]
     table += [("dec_conv1a", (d if cfg.pools > 1 else e) + c, h1), ("dec_conv1b", h1, h2)]
-    table += [("dec_conv1c", h2, cfg.out_channels)]  # linear output
+    table += [("dec_conv1c", h2, cfg.head_channels(0))]  # linear output
+    if cfg.output == "kpn":  # kernels at 1/2^level from the decoder stage at that level (dec_conv<level+1>b)
+        table += [(f"kpn_head{level}", d, cfg.head_channels(level)) for level in range(1, cfg.scales)]
     return table
 
 
@@ -88,6 +117,8 @@ def conv_level(name: str) -> int:
     """Pooling level (0 = full resolution) a conv of `layer_table` runs at."""
     if name.startswith("enc_conv"):
         return max(int(name[8:]) - 1, 0)  # enc_conv0/1 at full resolution, enc_conv<i> after i-1 pools
+    if name.startswith("kpn_head"):
+        return int(name[8:])
     return int(name[8:-1]) - 1  # dec_conv<level>{a,b,c}
 
 
@@ -95,4 +126,6 @@ def receptive_field(cfg: ModelConfig) -> int:
     """Side in pixels of the input window one output pixel depends on: what tiles must overlap by."""
     convs = sum(2 * 2 ** conv_level(name) for name, _, _ in layer_table(cfg))  # a 3x3 conv at 1/2^l adds 2*2^l
     pools = sum(2**k for k in range(cfg.pools))  # a 2x2 pool at 1/2^k adds 2^k
+    if cfg.output == "kpn":  # the kernels' own footprint on the color pyramid (+ its pooling and upsampling)
+        pools += sum((cfg.kernel - 1) * 2**s + 2 * 2**s for s in range(cfg.scales))
     return 1 + convs + pools

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from mcdenoise import __version__
+from mcdenoise.architecture import PRECISIONS, PRESETS
+from mcdenoise.data import TARGETS
 from mcdenoise.errors import McDenoiseError
 from mcdenoise.tiling import DEFAULT_MAX_MEMORY_MB
 
@@ -233,7 +235,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             steps=args.steps or 0, minutes=args.minutes or 0.0, batch=args.batch, crop=args.crop, lr=args.lr,
             rampdown=args.rampdown, seed=args.seed, aux=not args.no_aux, target=args.target, val_views=args.val_views,
             val_scenes=list(args.val or []), val_every=args.val_every, checkpoint_minutes=args.checkpoint_minutes,
-            cache_mb=args.cache_mb, device=args.device,
+            cache_mb=args.cache_mb, device=args.device, precision=args.precision,
         )
     try:
         summary = fit(cfg, resume=args.resume)
@@ -325,7 +327,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.inputs)
     if len(inputs) > 1 and (args.albedo or args.normal):
         raise McDenoiseError("--albedo/--normal side files go with a single input file")
-    outputs = plan_outputs(inputs, args.output)
+    outputs = plan_outputs(inputs, args.output, protect=(args.albedo, args.normal))
     todo = [(i, o) for i, o in zip(inputs, outputs) if not (args.skip_existing and _output_is_current(str(o)))]
     if len(todo) < len(inputs):
         log.info("skipping %d frame(s) already denoised (--skip-existing)", len(inputs) - len(todo))
@@ -383,6 +385,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from mcdenoise.evaluate import ViewResult, compare, evaluate_scene, oidn_method, read_reference
     from mcdenoise.exr import read_frame
 
+    single = not all(Path(p).is_dir() for p in args.inputs)  # one denoised file: --png is a file
+    if args.png and single and not (Path(args.png).is_dir() or args.png.endswith(("/", os.sep))):
+        from mcdenoise.atomic import check_output
+
+        check_output(args.png)  # before the metrics are computed
     paths = [Path(p) for p in args.inputs]
     results: list[ViewResult] = []
     if all(p.is_dir() for p in paths):
@@ -438,6 +445,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------- serve
 
+def _check_port_free(host: str, port: int, source: str) -> None:
+    """Raise a one-line error when (host, port) cannot be listened on, before any model is loaded."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise McDenoiseError(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise McDenoiseError(f"cannot listen on {host}:{port} ({exc.strerror}); another process may be using "
+                                 f"it: pick another port with {source}") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the HTTP service with uvicorn (settings: MCDENOISE_* environment, overridden by options)."""
     try:
@@ -448,20 +473,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise McDenoiseError(f"serve needs the serve extra ({exc.name} is missing): pip install 'mcdenoise[serve]'") from None
     options = {"model": args.model, "host": args.host, "port": args.port, "workers": args.workers, "device": args.device}
-    for name, value in options.items():
-        if value is not None:  # the environment carries them to every uvicorn worker process
-            os.environ[f"MCDENOISE_{name.upper()}"] = str(value)
+    given = {name for name, value in options.items() if value is not None}
+    for name in given:  # the environment carries them to every uvicorn worker process
+        os.environ[f"MCDENOISE_{name.upper()}"] = str(options[name])
     try:
         settings = Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"MCDENOISE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        def source(loc: tuple) -> str:
+            """Name the flag when the bad value came from the command line, else the variable."""
+            name = "_".join(map(str, loc))
+            return f"--{name.replace('_', '-')}" if name in given else f"MCDENOISE_{name.upper()}"
+
+        problems = "; ".join(f"{source(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise McDenoiseError(f"bad service settings: {problems}") from None
     from mcdenoise.shipped import SHIPPED, shipped_name
 
     if not shipped_name(settings.model) and not os.path.isfile(settings.model):
         raise McDenoiseError(f"{settings.model}: no such model file (or shipped model: {', '.join(SHIPPED)})")
+    _check_port_free(settings.host, settings.port, "--port" if "port" in given else "MCDENOISE_PORT")
+    import copy
+
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)  # uvicorn's, plus our access/info lines
+    log_config["loggers"]["mcdenoise"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     uvicorn.run("mcdenoise.server.app:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_level="info")
+                workers=settings.workers, log_level="info", log_config=log_config)
     return 0
 
 
@@ -642,9 +677,9 @@ def build_parser() -> argparse.ArgumentParser:
     fitp.add_argument("-o", "--output", required=True, help="model checkpoint to write (and --resume from)")
     fitp.add_argument("--init", default="default",
                       help="'default' or 'lean' (fine-tune a shipped model), 'scratch', or a model file (default: default)")
-    fitp.add_argument("--size", default="fast", choices=("fast", "lean", "paper", "tiny"),
+    fitp.add_argument("--size", default="fast", choices=sorted(PRESETS),
                       help="network size with --init scratch: fast (default), lean (faster inference), paper, "
-                           "tiny (smoke tests)")
+                           "tiny (smoke tests); *-kpn: the same trunk predicting per-pixel kernels")
     fitp.add_argument("--no-aux", action="store_true",
                       help="train a color-only model (renders need no albedo/normal; lower quality)")
     fitp.add_argument("--steps", type=int, help="optimizer steps")
@@ -655,8 +690,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Adam learning rate (default 3e-4 from scratch, 1e-4 when fine-tuning)")
     fitp.add_argument("--rampdown", type=float, default=0.3, help="fraction of the run the lr ramps down over")
     fitp.add_argument("--seed", type=int, default=0, help="seed of the model init and the batch sampling")
-    fitp.add_argument("--target", choices=("noisy", "clean"), default="noisy",
-                      help="noisy: Noise2Noise (default); clean: train against reference.exr (experiments)")
+    fitp.add_argument("--target", choices=TARGETS, default="noisy",
+                      help="noisy: Noise2Noise (default); mean: the mean of the view's other renders (unbiased, "
+                           "less noisy with >= 3 renders); clean: train against reference.exr (experiments)")
+    fitp.add_argument("--precision", choices=PRECISIONS, default="auto",
+                      help="auto (default): bf16 autocast on CUDA, fp32 on CPU; bf16 also pays on CPUs with AMX")
     fitp.add_argument("--val-views", type=int, default=-1,
                       help="views held out for validation (default 1 when there are several)")
     fitp.add_argument("--val", nargs="+", metavar="SCENE_DIR", help="extra scene directories to validate on")

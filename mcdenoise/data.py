@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,9 @@ from mcdenoise.layout import Render, scan_scene
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("noisy", "clean")
+# noisy: another independent render (Noise2Noise); mean: the mean of all the view's other renders (still
+# independent of the input, so still unbiased, with 1/(k-1) of the variance); clean: reference.exr.
+TARGETS = ("noisy", "mean", "clean")
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,15 @@ class FrameCache:
         self.used = 0
         self.misses = 0
         self._frames: OrderedDict[Path, CachedFrame] = OrderedDict()
+        self._lock = threading.RLock()  # the batch prefetcher and validation share the cache
 
     def get(self, render: Render | Path, *, need_aux: bool | None = None) -> CachedFrame:
         """The decoded frame of a render or reference file, from memory when it is cached."""
+        with self._lock:
+            return self._get(render, need_aux)
+
+    def _get(self, render: Render | Path, need_aux: bool | None) -> CachedFrame:
+        """`get` without the lock."""
         path = render.path if isinstance(render, Render) else render
         hit = self._frames.get(path)
         if hit is not None:
@@ -117,7 +127,7 @@ def collect_views(scene_dirs: Sequence[str | os.PathLike], target: str = "noisy"
             if validation:  # a render and its reference, or a held-out pair
                 if not v.renders or (v.reference is None and len(v.renders) < 2):
                     raise DataError(f"{v.path}: a validation view needs a render and reference.exr, or 2 renders")
-            elif target == "noisy" and len(v.renders) < 2:
+            elif target in ("noisy", "mean") and len(v.renders) < 2:
                 raise DataError(
                     f"{v.path}: {len(v.renders)} noisy render(s); Noise2Noise needs at least 2 independent "
                     "renders of each view (same camera, different seeds)"
@@ -210,9 +220,12 @@ class PairSampler:
         if self.target == "clean":
             a = self.cache.get(view.renders[int(rng.integers(len(view.renders)))])
             b = self.cache.get(view.reference, need_aux=False)
+            others = [b]
         else:
-            i, j = rng.choice(len(view.renders), size=2, replace=False)  # random order swaps the roles
-            a, b = self.cache.get(view.renders[int(i)]), self.cache.get(view.renders[int(j)])
+            order = rng.permutation(len(view.renders))  # random order swaps the roles
+            a = self.cache.get(view.renders[int(order[0])])
+            rest = order[1:] if self.target == "mean" else order[1:2]
+            others = [self.cache.get(view.renders[int(j)]) for j in rest]
         h, w = a.color.shape[1:]
         c = self.crop
         y, x = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
@@ -221,4 +234,55 @@ class PairSampler:
         normal = crop(a.normal)
         # Normals may be world- or camera-space depending on the renderer: randomise the frame.
         normal = normal[rng.permutation(3)] * rng.choice(np.array([-1.0, 1.0], np.float32), size=(3, 1, 1))
-        return crop(a.color), crop(a.albedo), normal.astype(np.float32), np.float32(a.exposure), crop(b.color)
+        target = crop(others[0].color)
+        for other in others[1:]:
+            target += crop(other.color)
+        target /= len(others)
+        return crop(a.color), crop(a.albedo), normal.astype(np.float32), np.float32(a.exposure), target
+
+
+class Prefetcher:
+    """Builds the batches of steps start, start+1, ... on a background thread, a few steps ahead.
+
+    Cropping, augmenting and the occasional frame decode then overlap the training step. Batches depend
+    only on their step (`make(step)`), so the result is the same as building them in the loop.
+    """
+
+    def __init__(self, make: Callable[[int], Batch], start: int, depth: int = 2) -> None:
+        self._make = make
+        self._queue: queue.Queue[tuple[int, Batch | BaseException]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(start,), name="mcdenoise-batches", daemon=True)
+        self._thread.start()
+
+    def _run(self, step: int) -> None:
+        """Worker: make batches in step order until stopped; an exception is handed to the consumer."""
+        while not self._stop.is_set():
+            try:
+                item: Batch | BaseException = self._make(step)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the training thread
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._queue.put((step, item), timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException):
+                return
+            step += 1
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self
+
+    def __next__(self) -> Batch:
+        """The next step's batch (raises what the worker raised)."""
+        _, item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop the worker and wait for it."""
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -24,6 +24,16 @@ def relmse(image: np.ndarray, reference: np.ndarray, eps: float = RELMSE_EPS) ->
     return float(np.mean((x - r) ** 2 / (r**2 + eps)))
 
 
+def luminance_ratio(image: np.ndarray, reference: np.ndarray) -> float:
+    """Mean linear luminance of `image` over that of `reference` (1.0: no energy gained or lost).
+
+    Unbiased denoisers keep it near 1; darkening (biased losses) or overshooting highlights moves it,
+    which tonemapped PSNR hardly sees. `image` and `reference` are (H, W, 3)."""
+    a = float(np.mean(color.luminance(np.asarray(image, dtype=np.float64))))
+    b = float(np.mean(color.luminance(np.asarray(reference, dtype=np.float64))))
+    return a / b if b > 0 else float("nan")
+
+
 SMAPE_EPS = 0.01  # SMAPE = |x - ref| / (|x| + |ref| + eps)
 SSIM_SIGMA = 1.5  # Gaussian window of SSIM (Wang et al. 2004): sigma 1.5, 11 taps
 SSIM_RADIUS = 5

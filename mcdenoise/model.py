@@ -6,8 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mcdenoise.architecture import OUTPUTS, PRESETS, ModelConfig, layer_table, receptive_field
-from mcdenoise.errors import McDenoiseError
+from mcdenoise.architecture import PRESETS, ModelConfig, layer_table, receptive_field
 
 __all__ = ["LEAKY_SLOPE", "PRESETS", "ModelConfig", "UNet", "count_parameters", "layer_table", "receptive_field"]
 
@@ -19,18 +18,15 @@ class UNet(nn.Module):
 
     def __init__(self, cfg: ModelConfig = ModelConfig()) -> None:
         super().__init__()
-        if cfg.pools < 1:
-            raise McDenoiseError("a U-Net needs at least one pooling level")
-        if cfg.in_channels not in (3, 9):
-            raise McDenoiseError(f"in_channels must be 9 (color + albedo + normal) or 3 (color only), not {cfg.in_channels}")
-        if cfg.output not in OUTPUTS:
-            raise McDenoiseError(f"unknown model output {cfg.output!r}; use one of {', '.join(OUTPUTS)}")
+        cfg.check()
         self.cfg = cfg
         self.convs = nn.ModuleDict({name: nn.Conv2d(cin, cout, 3, padding=1) for name, cin, cout in layer_table(cfg)})
         for name, conv in self.convs.items():
             # He init for leaky ReLU layers; the linear output layer gets gain 1.
-            if name == "dec_conv1c" and cfg.output != "linear":
-                nn.init.zeros_(conv.weight)  # zero correction: the untrained model returns its input
+            if (name == "dec_conv1c" and cfg.output != "linear") or name.startswith("kpn_head"):
+                # zero correction: the untrained model returns its input ("log"), or a box blur with
+                # blend weights of 1/2 ("kpn")
+                nn.init.zeros_(conv.weight)
             elif name == "dec_conv1c":
                 nn.init.kaiming_normal_(conv.weight, nonlinearity="linear")
             else:
@@ -46,8 +42,11 @@ class UNet(nn.Module):
         """3x3 conv followed by leaky ReLU."""
         return F.leaky_relu(self.convs[name](x), LEAKY_SLOPE)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Run the U-Net; output is linear (no activation)."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Run the U-Net; output is linear (no activation).
+
+        "kpn" models return one tensor per scale, (N, head_channels(s), H/2^s, W/2^s) for s = 0..scales-1.
+        """
         p = self.cfg.pools
         skips = [x]  # skips[k]: tensor at 1/2^k resolution to concatenate on the way up
         h = self._conv("enc_conv1", self._conv("enc_conv0", x))
@@ -56,14 +55,20 @@ class UNet(nn.Module):
             skips.append(h)
             h = F.max_pool2d(self._conv(f"enc_conv{i}", h), 2)  # (N, enc, H/2^i, W/2^i)
         h = self._conv(f"enc_conv{p + 1}", h)  # bottleneck
+        coarse: list[torch.Tensor] = []  # kpn heads, coarsest first
         for level in range(p, 1, -1):
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
             h = torch.cat([h, skips[level - 1]], dim=1)
-            h = self._conv(f"dec_conv{level}b", self._conv(f"dec_conv{level}a", h))
+            h = self._conv(f"dec_conv{level}b", self._conv(f"dec_conv{level}a", h))  # (N, dec, H/2^(level-1), ..)
+            if self.cfg.output == "kpn" and level - 1 < self.cfg.scales:
+                coarse.insert(0, self.convs[f"kpn_head{level - 1}"](h))
         h = F.interpolate(h, scale_factor=2.0, mode="nearest")
         h = torch.cat([h, skips[0]], dim=1)  # (N, dec + in_channels, H, W)
         h = self._conv("dec_conv1b", self._conv("dec_conv1a", h))
-        return self.convs["dec_conv1c"](h)
+        out = self.convs["dec_conv1c"](h)
+        if self.cfg.output == "kpn":
+            return (out, *coarse)
+        return out
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -11,6 +11,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from mcdenoise import color
+from mcdenoise.architecture import ModelConfig
+from mcdenoise.kpn import kpn_output
 
 # Input channel order of the network: the one place it is defined.
 INPUT_CHANNELS = ("color.R", "color.G", "color.B", "albedo.R", "albedo.G", "albedo.B",
@@ -31,14 +33,18 @@ def network_input(color_: torch.Tensor, albedo: torch.Tensor | None, normal: tor
     return torch.cat([c, a, n], dim=1) - INPUT_OFFSET
 
 
-def network_output(raw: torch.Tensor, exposed: torch.Tensor, output: str) -> torch.Tensor:
-    """Exposed linear HDR prediction (N, 3, H, W) from the last conv's output and the exposed input color.
+def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """Exposed linear HDR prediction (N, 3, H, W) from the network's output and the exposed input color.
 
     "linear" (the paper): the conv output is the radiance. "log": it corrects log(1 + color), so an
     untrained model is the identity (training only has to learn the denoising) and the correction has
-    the same relative precision at every brightness. The loss always sees linear HDR.
+    the same relative precision at every brightness. "kpn": per-pixel kernels filter the exposed color
+    itself (`mcdenoise.kpn`). The loss always sees linear HDR.
     """
-    if output == "linear":
+    if cfg.output == "kpn":
+        return kpn_output(tuple(r.float() for r in raw), exposed, cfg.kernel)
+    raw = raw.float()
+    if cfg.output == "linear":
         return raw
     # Not color.log_inverse: that clamps at 0, which would stop the gradient of negative predictions.
     # exp - 1 rather than expm1: ONNX has no Expm1 op.
@@ -90,5 +96,5 @@ class DenoisePipeline(nn.Module):
         scale = exposure.view(-1, 1, 1, 1)
         x = pad_to(network_input(color_, albedo, normal, exposure), self.alignment)
         exposed = pad_to(color_ * scale, self.alignment)
-        y = network_output(self.net(x), exposed, self.net.cfg.output)[..., :h, :w]  # exposed linear HDR
+        y = network_output(self.net(x), exposed, self.net.cfg)[..., :h, :w]  # exposed linear HDR
         return y.clamp(min=0.0) / scale

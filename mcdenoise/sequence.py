@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from mcdenoise.errors import McDenoiseError
@@ -76,11 +77,13 @@ def default_output(path: str | os.PathLike) -> Path:
     return p.with_name(f"{p.stem}{DENOISED_TAG}{p.suffix or '.exr'}")
 
 
-def plan_outputs(inputs: list[Path], output: str | None) -> list[Path]:
+def plan_outputs(inputs: list[Path], output: str | None,
+                 protect: Sequence[str | os.PathLike | None] = ()) -> list[Path]:
     """Output path of every input: beside it (no -o), the -o file (one input) or inside the -o folder.
 
-    A folder is created when missing. Raises when two inputs would write the same output or an
-    output would replace an input.
+    A folder is created when missing. Raises, before any work, when two inputs would write the same
+    output, an output would replace an input or a `protect`ed file (--albedo/--normal side files), or
+    a single output file's folder does not exist.
     """
     as_folder = output is not None and (len(inputs) > 1 or os.path.isdir(output) or output.endswith(("/", os.sep)))
     if output is None:
@@ -93,11 +96,13 @@ def plan_outputs(inputs: list[Path], output: str | None) -> list[Path]:
     else:
         outs = [Path(output)]
     seen: dict[str, Path] = {}
-    sources = {os.path.realpath(p) for p in inputs}
+    sources = {os.path.realpath(p) for p in (*inputs, *(q for q in protect if q is not None))}
     for src, out in zip(inputs, outs):
         key = os.path.realpath(out)
         if key in sources:
             raise McDenoiseError(f"{out}: refusing to overwrite an input file; choose another output path")
+        if not as_folder and not out.parent.is_dir():
+            raise McDenoiseError(f"{out}: output folder {out.parent} does not exist")
         if key in seen:
             raise McDenoiseError(f"{seen[key]} and {src} would both be written to {out}; denoise them into separate folders")
         seen[key] = src

@@ -22,10 +22,11 @@ from torch import nn
 from tqdm import tqdm
 
 from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
-from mcdenoise.data import FrameCache, PairSampler, View, check_views, collect_views, split_views
+from mcdenoise.data import FrameCache, PairSampler, Prefetcher, View, check_views, collect_views, split_views
 from mcdenoise.errors import DataError, McDenoiseError
 from mcdenoise.loss import hdr_loss
 from mcdenoise.metrics import psnr_tonemapped, relmse
+from mcdenoise.architecture import PRECISIONS
 from mcdenoise.model import PRESETS, UNet
 from mcdenoise.pipeline import DenoisePipeline, network_input, network_output
 
@@ -58,6 +59,7 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0  # minutes between checkpoints
     cache_mb: int = 4096  # memory budget of decoded frames (per process)
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
+    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU), "bf16" (autocast) or "fp32"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -192,6 +194,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise McDenoiseError("give a budget: --steps N and/or --minutes M")
     if cfg.batch < 1 or cfg.crop < 8:
         raise McDenoiseError("--batch must be >= 1 and --crop >= 8")
+    if cfg.precision not in PRECISIONS:
+        raise McDenoiseError(f"unknown precision {cfg.precision!r}; use one of {', '.join(PRECISIONS)}")
 
     # 1. Resume or start: the model config comes from the checkpoint, the shipped model, or a preset.
     ckpt: dict[str, Any] | None = None
@@ -233,9 +237,10 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         log.warning("crop reduced from %d to %d px to fit the smallest view (multiple of %d)", cfg.crop, crop, align)
     sampler = PairSampler(train_views, cache, crop=crop, target=cfg.target)
 
-    # 3. Model, optimizer (paper: Adam b1 0.9, b2 0.99, eps 1e-8), AMP + channels_last on CUDA.
+    # 3. Model, optimizer (paper: Adam b1 0.9, b2 0.99, eps 1e-8), bf16 autocast + channels_last on
+    # CUDA, and on CPUs with fast bf16 matmuls (AMX) when asked for.
     net = net.to(device).train()
-    use_amp = device.type == "cuda"
+    use_amp = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     if use_amp:
         net = net.to(memory_format=torch.channels_last)
     model: nn.Module = net
@@ -284,6 +289,9 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
                dynamic_ncols=True)
     pixels_per_step = cfg.batch * crop * crop * dist_info.world
     loss_avg, t_window, n_window = 0.0, time.monotonic(), 0
+    # Batches are built a step ahead on a thread; each step's batch still depends only on (seed, rank, step).
+    batches = Prefetcher(lambda s: sampler.sample(np.random.default_rng([cfg.seed, dist_info.rank, s]), cfg.batch),
+                         start=step)
     try:
         while True:
             elapsed = elapsed_before + time.monotonic() - start
@@ -298,8 +306,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             for group in opt.param_groups:
                 group["lr"] = lr
 
-            rng = np.random.default_rng([cfg.seed, dist_info.rank, step])
-            b = sampler.sample(rng, cfg.batch)
+            b = next(batches)
             to = lambda a: torch.from_numpy(a).to(device, non_blocking=True)  # noqa: E731
             color_, albedo, normal, exposure, target = map(to, (b.color, b.albedo, b.normal, b.exposure, b.target))
             if not net.cfg.aux:  # a color-only model
@@ -310,7 +317,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                 raw = model(x)
-            pred = network_output(raw.float(), color_ * exposure.view(-1, 1, 1, 1), net.cfg.output)  # linear HDR
+            pred = network_output(raw, color_ * exposure.view(-1, 1, 1, 1), net.cfg)  # linear HDR
             loss = hdr_loss(pred, y)
             if not torch.isfinite(loss):
                 raise McDenoiseError(f"loss became {float(loss)} at step {step}; lower --lr")
@@ -346,6 +353,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         checkpoint(elapsed_before + time.monotonic() - start, metrics)
         bar.close()
         raise
+    finally:
+        batches.close()
     bar.close()
     elapsed = elapsed_before + time.monotonic() - start
     validated_now = any(r["step"] == step and ("val_psnr" in r or "val_loss" in r) for r in rows[-2:])

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import time
+import unicodedata
+from urllib.parse import quote
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +23,9 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.datastructures import UploadFile
 
 from mcdenoise import __version__
@@ -169,6 +174,24 @@ def run_denoise(denoiser: Denoiser, color: bytes, albedo: bytes | None, normal: 
     return data, {"decode": t1 - t0, "denoise": t2 - t1, "encode": t3 - t2}, frame.width * frame.height
 
 
+def content_disposition(filename: str) -> str:
+    """`attachment` header for NAME.denoised.exr from an upload's file name (RFC 6266 / RFC 5987).
+
+    The plain `filename=` is a safe ASCII form (no quotes, control characters, path parts); the
+    original name, UTF-8 and percent-encoded, goes in `filename*=` for clients that read it.
+    """
+    base = re.split(r"[\\/]", filename)[-1]  # a client may send a path
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")  # CR, LF, NUL, ...
+    stem = (base.rsplit(".", 1)[0] if "." in base else base).strip() or "upload"
+    name = f"{stem}.denoised.exr"
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    ascii_stem = re.sub(r"[^A-Za-z0-9._ -]", "_", ascii_stem).strip(" .")
+    ascii_name = f"{ascii_stem if ascii_stem.strip('_') else 'upload'}.denoised.exr"
+    if ascii_name == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def error_response(exc: McDenoiseError, retry_after_s: int) -> JSONResponse:
     """The JSON error for a domain exception, with the status from ERROR_STATUS."""
     status = next(code for kind, code in ERROR_STATUS if isinstance(exc, kind))
@@ -208,6 +231,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Every user-facing error, mapped in one place (ERROR_STATUS)."""
         return error_response(exc, settings.retry_after_s)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Framework errors (bad multipart, too many fields, 404, 405) in the same {detail, error} format."""
+        return JSONResponse({"detail": str(exc.detail), "error": "HTTPError"}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A bad query value: 422 in the same format, one readable line."""
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+                           for e in exc.errors())
+        return JSONResponse({"detail": detail, "error": "BadParameter"}, status_code=422)
+
     @app.post("/denoise", dependencies=[Auth], response_class=Response, openapi_extra=UPLOAD_DOC,
               responses={200: {"content": {EXR_MEDIA: {}}, "description": "the denoised EXR (input header kept); "
                                "headers Server-Timing and X-Mcdenoise-Model"}, **ERROR_DOCS})
@@ -223,11 +259,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 run_denoise, denoiser, color, albedo, normal, params, settings)
         metrics.pixels += pixels
         timing = ", ".join(f"{k};dur={1000 * v:.1f}" for k, v in {"queue": waited, **timings}.items())
-        stem = filename.rsplit(".", 1)[0].replace('"', "")
         return Response(data, media_type=EXR_MEDIA, headers={
             "Server-Timing": timing, "X-Mcdenoise-Model": denoiser.model_name,
             "X-Mcdenoise-Model-Version": denoiser.backend.model_version,
-            "Content-Disposition": f'attachment; filename="{stem}.denoised.exr"'})
+            "Content-Disposition": content_disposition(filename)})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

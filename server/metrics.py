@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from bisect import bisect_left
 from collections import Counter
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+access_log = logging.getLogger("mcdenoise.access")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)  # seconds
 PATHS = ("/denoise", "/healthz", "/readyz", "/v1/model", "/metrics")  # others are counted as "other"
 
@@ -73,9 +75,24 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        self.metrics.in_flight += 1
+        counted = path != "/metrics"  # a scrape is not load: an idle server reports 0 in flight
+        self.metrics.in_flight += counted
+        sent, model = 0, "-"
+
+        async def record_body(message: Message) -> None:
+            nonlocal sent, model
+            if message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.start":
+                model = dict(message.get("headers", [])).get(b"x-mcdenoise-model", b"-").decode("latin-1")
+            await record(message)
+
         try:
-            await self.app(scope, receive, record)
+            await self.app(scope, receive, record_body)
         finally:
-            self.metrics.in_flight -= 1
-            self.metrics.observe(path, status, time.perf_counter() - start)
+            self.metrics.in_flight -= counted
+            seconds = time.perf_counter() - start
+            self.metrics.observe(path, status, seconds)
+            # One access line per request (uvicorn's own has no size, time or model).
+            access_log.info("%s %s %d %dB %.1fms model=%s", scope.get("method", "?"), scope["path"], status, sent,
+                            seconds * 1e3, model)

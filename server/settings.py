@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mcdenoise.tiling import DEFAULT_MAX_MEMORY_MB
@@ -30,3 +30,11 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(2, ge=1)  # Retry-After sent with 503 when busy
     api_key: SecretStr | None = None  # when set, /denoise and /v1/model need "Authorization: Bearer <key>"
     nan_policy: Literal["reject", "replace"] = "reject"  # NaN/Inf pixels: 422, or replace by 0 (per request: ?nan=)
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty MCDENOISE_API_KEY= would turn auth on and accept an empty bearer token: refuse it."""
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("MCDENOISE_API_KEY is set but empty; set a real key, or unset it to run without auth")
+        return value

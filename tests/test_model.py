@@ -33,7 +33,13 @@ def test_unet_shapes(preset: str) -> None:
     net = UNet(PRESETS[preset])
     a = net.alignment
     x = torch.randn(2, 9, 2 * a, 3 * a)
-    assert net(x).shape == (2, 3, 2 * a, 3 * a)
+    out = net(x)
+    if net.cfg.output == "kpn":  # one head per scale: kernel logits (+ a blend weight but the coarsest)
+        cfg = net.cfg
+        assert [o.shape for o in out] == [(2, cfg.head_channels(s), 2 * a >> s, 3 * a >> s) for s in range(cfg.scales)]
+        assert cfg.head_channels(0) == cfg.kernel**2 + 1 and cfg.head_channels(cfg.scales - 1) == cfg.kernel**2
+    else:
+        assert out.shape == (2, 3, 2 * a, 3 * a)
 
 
 def test_fast_is_leaner_than_paper() -> None:
@@ -153,6 +159,6 @@ def test_untrained_transfer_model_is_the_identity() -> None:
 def test_linear_output_is_the_papers() -> None:
     x = torch.randn(1, 9, 4, 4)
     raw = torch.randn(1, 3, 4, 4)
-    assert torch.equal(network_output(raw, x[:, :3], "linear"), raw)
+    assert torch.equal(network_output(raw, x[:, :3], PRESETS["paper"]), raw)
     with pytest.raises(McDenoiseError, match="unknown model output"):
         UNet(ModelConfig(output="sqrt"))

@@ -152,6 +152,10 @@ def test_readme_snippet_runs_with_plain_onnxruntime(tmp_path: Path, monkeypatch:
 
     out = read_frame(tmp_path / "shot_dn.exr").color
     assert out.shape == (24, 40, 3) and np.all(np.isfinite(out))
+    # Pixel values, not only shape: the same as `mcdenoise denoise` with the same ONNX model.
+    assert main(["denoise", "shot.exr", "-o", "cli.exr", "--model", "n2n.onnx"]) == 0
+    cli = read_frame(tmp_path / "cli.exr").color
+    assert np.max(np.abs(out - cli) / (np.abs(cli) + 1e-2)) < 2e-3  # both HALF on disk
 
 
 def test_export_cli_and_bad_checkpoints(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -212,3 +216,34 @@ def test_color_only_model_exports_a_color_only_graph(tmp_path: Path) -> None:
     rgb = color[0].transpose(1, 2, 0)
     a, b = (Denoiser(m, device="cpu").denoise_arrays(rgb, None, None) for m in (pt, onnx_file))
     assert np.max(np.abs(a - b) / (np.abs(a) + 1e-2)) < 1e-3
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_kernel_predicting_model_exports_with_dynamic_size(tmp_path: Path, half: bool) -> None:
+    """A "kpn" model (kernels at 1 and 1/2 resolution) runs in ONNX Runtime at any size, tiled or not."""
+    from mcdenoise.checkpoint import save_checkpoint
+    from mcdenoise.infer import Denoiser
+    from mcdenoise.model import PRESETS, UNet
+
+    torch.manual_seed(2)
+    net = UNet(PRESETS["tiny-kpn"])
+    for name in ("dec_conv1c", "kpn_head1"):  # random kernels and blend weights, not the untrained blur
+        torch.nn.init.normal_(net.convs[name].weight, std=0.2)
+    pt = save_checkpoint(tmp_path / "k.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
+    sess = _session(export_bytes(pt, half=half))
+    for h, w, peak in [(37, 53, 1e3), (7, 5, 1.0), (96, 80, 20.0)]:
+        color, albedo, normal = _inputs(h, w, seed=h + w, peak=peak)
+        out = sess.run(None, {"color": color, "albedo": albedo, "normal": normal})[0]
+        with torch.no_grad():
+            ref = DenoisePipeline(net.eval())(*map(torch.from_numpy, (color, albedo, normal))).numpy()
+        assert out.shape == (1, 3, h, w) and np.all(np.isfinite(out))
+        tol = 3e-2 if half else 1e-3  # fp16 kernels: weights to ~3 significant digits
+        assert np.max(np.abs(out - ref) / (np.abs(ref) + 1e-2)) < tol
+    # Tiled == untiled through the one inference path (tiles share the pooling grid and exposure).
+    onnx_file = tmp_path / "k.onnx"
+    onnx_file.write_bytes(export_bytes(pt))
+    color, albedo, normal = _inputs(150, 190, seed=5, peak=30.0)
+    rgb, alb, nrm = (a[0].transpose(1, 2, 0) for a in (color, albedo, normal))
+    whole = Denoiser(onnx_file, device="cpu").denoise_arrays(rgb, alb, nrm)
+    tiled = Denoiser(onnx_file, device="cpu", max_memory_mb=3).denoise_arrays(rgb, alb, nrm)
+    assert np.max(np.abs(whole - tiled) / (np.abs(whole) + 1e-2)) < 1e-4

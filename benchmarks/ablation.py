@@ -1,0 +1,140 @@
+"""Training-recipe ablation at an equal CPU-time budget, scored on held-out views beside OIDN (issue 12).
+
+    python benchmarks/ablation.py --train data/train/proc_* --eval sample_scenes/cornell data/heldout/proc_* \\
+        --variants log@15 kpn@15 kpn-mean@15 --out runs/ablation
+
+Each variant trains from scratch on the same data. Its step count is the budget divided by the time
+per step measured here, up front, for every variant in a row (forward + backward + Adam on random
+data), so the comparison is one of CPU time and does not drift when other work shares the machine
+during the runs. `NAME@M` gives variant NAME a budget of M minutes (a learning curve: log@5 log@15 ...).
+Finished runs in --out are reused. Prints the table and writes benchmarks/results/ablation.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from evalset import eval_views, evaluate, oidn, ours, print_table
+
+from mcdenoise.checkpoint import load_checkpoint
+from mcdenoise.loss import hdr_loss
+from mcdenoise.model import PRESETS, UNet
+from mcdenoise.pipeline import network_input, network_output
+from mcdenoise.train import TrainConfig, fit
+
+# name -> TrainConfig fields that differ from the common ones (fast trunk, noisy targets, fp32)
+VARIANTS: dict[str, dict] = {
+    "log": {"size": "fast"},  # today's recipe: log-space correction head
+    "kpn": {"size": "fast-kpn"},  # kernels at 1, 1/2, 1/4 resolution
+    "kpn-mean": {"size": "fast-kpn", "target": "mean"},  # + target = mean of the view's other renders
+    "kpn-bf16": {"size": "fast-kpn", "precision": "bf16"},  # + bf16 autocast, channels_last
+    "log-mean": {"size": "fast", "target": "mean"},
+    "lean-kpn": {"size": "lean-kpn"},
+}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def seconds_per_step(cfg: TrainConfig, steps: int = 15) -> float:
+    """Time of one training step of `cfg`'s model and precision (random data, after 3 warm-up steps)."""
+    torch.manual_seed(0)
+    net = UNet(PRESETS[cfg.size])
+    bf16 = cfg.precision == "bf16"
+    if bf16:
+        net = net.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    n, c = cfg.batch, cfg.crop
+    color, albedo, normal = torch.rand(n, 3, c, c) * 2, torch.rand(n, 3, c, c), torch.rand(n, 3, c, c)
+    for i in range(steps + 3):
+        if i == 3:
+            start = time.perf_counter()
+        x = network_input(color, albedo, normal, torch.ones(n))
+        if bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            raw = net(x)
+        loss = hdr_loss(network_output(raw, color, net.cfg), color)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    """Measure step times, train what is missing, evaluate, print and save the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", nargs="+", required=True, help="training scene directories")
+    parser.add_argument("--eval", nargs="+", required=True, help="scene directories with reference.exr")
+    parser.add_argument("--variants", nargs="+", default=["log@15", "kpn@15"], help="NAME@MINUTES; names: "
+                        + ", ".join(VARIANTS))
+    parser.add_argument("--val", nargs="*", default=[], help="scene directories validated on during training")
+    parser.add_argument("--out", default="runs/ablation", help="folder of the runs' checkpoints and logs")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                        help="also evaluate these models (e.g. shipped=default)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    base = TrainConfig(init="scratch", batch=4, crop=64, lr=5e-4, seed=args.seed, val_every=1000,
+                       checkpoint_minutes=5.0, scenes=list(args.train), val_scenes=list(args.val), val_views=0)
+    runs = []
+    for spec in args.variants:
+        name, _, minutes = spec.partition("@")
+        if name not in VARIANTS:
+            raise SystemExit(f"unknown variant {name!r}; use one of {', '.join(VARIANTS)}")
+        runs.append((spec, replace(base, **VARIANTS[name]), float(minutes or 15)))
+
+    # 1. Step times, all measured now, back to back.
+    rates = {}
+    for spec, cfg, _ in runs:
+        key = (cfg.size, cfg.precision)
+        if key not in rates:
+            rates[key] = seconds_per_step(cfg)
+            print(f"{cfg.size} {cfg.precision}: {rates[key] * 1e3:.1f} ms/step "
+                  f"({cfg.batch * cfg.crop**2 / rates[key]:,.0f} px/s)", flush=True)
+
+    # 2. Train (or reuse) each run for budget / step time steps.
+    out = Path(args.out)
+    models = {}
+    meta = {}
+    for spec, cfg, minutes in runs:
+        steps = int(minutes * 60 / rates[(cfg.size, cfg.precision)])
+        path = out / f"{spec.replace('@', '_')}.pt"
+        cfg = replace(cfg, output=str(path), steps=steps)
+        done = path.is_file() and int(load_checkpoint(path)["step"]) >= steps
+        if not done:
+            print(f"\n== {spec}: {steps} steps ({minutes:g} CPU-min at {rates[(cfg.size, cfg.precision)] * 1e3:.1f} "
+                  "ms/step)", flush=True)
+            fit(cfg, resume=path.is_file(), progress=True)
+        ckpt = load_checkpoint(path)
+        meta[spec] = {"steps": steps, "wall_minutes": ckpt.get("elapsed", 0) / 60, "size": cfg.size,
+                      "target": cfg.target, "precision": cfg.precision, "budget_minutes": minutes}
+        models[spec] = str(path)
+
+    # 3. Evaluate every run, extra models and OIDN-high on the held-out views.
+    methods = {spec: ours(path) for spec, path in models.items()}
+    for item in args.model:
+        name, _, path = item.partition("=")
+        methods[name] = ours(None if path == "default" else path)
+    methods["oidn-high"] = oidn("high")
+    rows = evaluate(eval_views(args.eval), methods)
+    print_table(rows, list(methods), "Ablation at equal CPU time (4-spp inputs vs references)")
+    RESULTS.mkdir(exist_ok=True)
+    result = {"runs": meta, "rows": rows, "step_ms": {f"{k[0]}/{k[1]}": v * 1e3 for k, v in rates.items()},
+              "train": args.train, "eval": args.eval, "threads": torch.get_num_threads()}
+    (RESULTS / "ablation.json").write_text(json.dumps(result, indent=1, default=float))
+    means = {}
+    for filt in sorted({r["filter"] for r in rows}):
+        sel = [r for r in rows if r["filter"] == filt]
+        means[filt] = {m: [float(np.mean([r[m][i] for r in sel])) for i in (0, 1, 3)] for m in ["input", *methods]}
+    print("\nmeans (PSNR, relMSE, luminance ratio):", json.dumps(means, indent=1))
+
+
+if __name__ == "__main__":
+    main()

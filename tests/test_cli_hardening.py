@@ -1,0 +1,55 @@
+"""Issue 13's CLI defects: outputs checked before the work, side files never overwritten, temp files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcdenoise.atomic import atomic_write_bytes, clean_stale_temps
+from mcdenoise.cli import main
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_scenes" / "cornell" / "cam0_box"
+
+
+def test_server_mode_refuses_to_overwrite_side_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    side = tmp_path / "albedo.exr"
+    side.write_bytes(b"precious")
+    # The check runs before any request: an unreachable server is never contacted.
+    rc = main(["denoise", str(SAMPLE / "render_000.exr"), "--albedo", str(side), "-o", str(side),
+               "--server", "http://127.0.0.1:9"])
+    assert rc == 2 and side.read_bytes() == b"precious" and "refusing to overwrite" in capsys.readouterr().err
+    rc = main(["denoise", str(SAMPLE / "render_000.exr"), "--albedo", str(side), "-o", str(side)])
+    assert rc == 2 and side.read_bytes() == b"precious"
+
+
+def test_missing_output_folder_is_reported_before_the_work(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "nope" / "x.exr"
+    assert main(["denoise", str(SAMPLE / "render_000.exr"), "-o", str(out), "--server", "http://127.0.0.1:9"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["export", "-o", str(tmp_path / "nope" / "m.onnx")]) == 2
+    err = capsys.readouterr()
+    assert "does not exist" in err.err and "exported" not in err.out + err.err
+    assert main(["eval", str(SAMPLE / "render_000.exr"), "--reference", str(SAMPLE / "reference.exr"),
+                 "--no-oidn", "--png", str(tmp_path / "nope" / "c.png")]) == 2
+    err = capsys.readouterr()
+    assert "does not exist" in err.err and "psnr" not in err.out  # refused before computing metrics
+
+
+def test_killed_write_leaves_a_temp_file_that_the_next_write_removes(tmp_path: Path) -> None:
+    target = tmp_path / "frame.exr"
+    code = ("import os, sys; from mcdenoise.atomic import atomic_write\n"
+            "atomic_write(sys.argv[1], lambda tmp: (open(tmp, 'wb').write(b'half'), os._exit(9)))")
+    r = subprocess.run([sys.executable, "-c", code, str(target)], timeout=60)
+    assert r.returncode == 9
+    stale = list(tmp_path.glob(".frame.exr.*.tmp"))
+    assert len(stale) == 1 and not target.exists()
+    other = tmp_path / f".frame.exr.elsewhere-{os.getpid()}.abcd.tmp"  # another host's, or a live writer's
+    other.write_bytes(b"x")
+    atomic_write_bytes(target, b"whole")
+    assert target.read_bytes() == b"whole"
+    assert not stale[0].exists() and other.exists()
+    assert clean_stale_temps(target) == []
