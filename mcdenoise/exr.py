@@ -288,6 +288,44 @@ def check_size(info: ExrInfo, max_pixels: int | None) -> None:
                 )
 
 
+_DECODED_BYTES = {"HALF": 2, "FLOAT": 4, "UINT": 4}
+FRAME_CHANNELS = 10  # float32 planes `read_frame` builds: color, albedo, normal (3 each) and alpha
+
+
+def decode_bytes(info: ExrInfo) -> int:
+    """Memory, in bytes, that decoding this file costs, from its headers alone.
+
+    OpenEXR's Python bindings decode every channel of every part (not only those used), so every
+    channel counts, at its stored size; the float32 frame built from it comes on top (`frame_bytes`).
+    """
+    total = 0
+    for part in info.parts:
+        x0, y0, x1, y1 = part.data_window
+        pixels = max(0, x1 - x0 + 1) * max(0, y1 - y0 + 1)
+        total += pixels * sum(_DECODED_BYTES.get(ch.pixel_type, 4) for ch in part.channels)
+    return total
+
+
+def frame_bytes(info: ExrInfo) -> int:
+    """Memory of the float32 buffers `read_frame` returns for this file's display window."""
+    return info.width * info.height * 4 * FRAME_CHANNELS
+
+
+def check_decode(infos: Iterable[ExrInfo], max_bytes: int | None) -> None:
+    """Refuse, from the headers alone, uploads whose decoding would take more than `max_bytes`."""
+    if max_bytes is None:
+        return
+    infos = list(infos)
+    need = sum(decode_bytes(i) for i in infos) + frame_bytes(infos[0])
+    if need > max_bytes:
+        channels = sum(len(i.channels) for i in infos)
+        raise ImageTooLarge(
+            f"{infos[0].name}: decoding {infos[0].width}x{infos[0].height} pixels with {channels} channels needs "
+            f"about {need / 2**20:.0f} MB, more than the limit of {max_bytes / 2**20:g} MB; send only the color, "
+            "albedo and normal channels, or a smaller image"
+        )
+
+
 def _place(pixels: np.ndarray, data: tuple[int, int, int, int], display: tuple[int, int, int, int]) -> np.ndarray:
     """Put a data-window array into a zero-filled display-window array (float32, (H, W))."""
     dx0, dy0, dx1, dy1 = data
@@ -353,10 +391,12 @@ def read_frame(
     name: str | None = None,
     max_pixels: int | None = None,
     info: ExrInfo | None = None,
+    max_decode_bytes: int | None = None,
 ) -> Frame:
     """Read color (+ albedo/normal from the same file or side files) into a sanitized Frame.
 
     `info` is `probe(source)` when the caller already has it (saves reading the headers again).
+    `max_pixels` and `max_decode_bytes` refuse (ImageTooLarge) from the headers, before any decoding.
     """
     info = info if info is not None else probe(source, name=name)
     check_size(info, max_pixels)
@@ -378,6 +418,7 @@ def read_frame(
             )
         sources[role] = _side_source(side_info, role, detection.layer)
         side_files[role] = (side, side_info)
+    check_decode([info, *(i for _, i in side_files.values())], max_decode_bytes)
 
     # Decode each file once, for all the buffers it provides.
     main_refs = [ref for role, src in sources.items() if role not in side_files for ref in src.channels]

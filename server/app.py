@@ -33,7 +33,7 @@ from mcdenoise.architecture import receptive_field
 from mcdenoise.errors import AovError, ExrError, ImageTooLarge, McDenoiseError
 from mcdenoise.exr import encode_exr, read_frame
 from mcdenoise.infer import Denoiser, denoised_image, input_pixel_type
-from mcdenoise.server.limits import BodyLimit, Busy, Limiter, UploadTooLarge
+from mcdenoise.server.limits import BodyLimit, Busy, Limiter, SlowUpload, UploadTooLarge
 from mcdenoise.server.metrics import Metrics, MetricsMiddleware
 from mcdenoise.server.settings import Settings
 
@@ -61,13 +61,15 @@ class MissingField(McDenoiseError):
 
 # Domain errors -> HTTP status, first match wins (subclasses before their bases).
 ERROR_STATUS: list[tuple[type[Exception], int]] = [
-    (Unauthorized, 401), (ImageTooLarge, 413), (UploadTooLarge, 413), (UnsupportedMedia, 415),
+    (Unauthorized, 401), (SlowUpload, 408), (ImageTooLarge, 413), (UploadTooLarge, 413), (UnsupportedMedia, 415),
     (MissingField, 422), (AovError, 422), (BadPixels, 422), (Busy, 503), (ExrError, 400), (McDenoiseError, 400),
 ]
 ERROR_DOCS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Not an OpenEXR file, truncated or corrupt EXR, or another bad request"},
     401: {"description": "Missing or wrong API key (only when MCDENOISE_API_KEY is set)"},
-    413: {"description": "Upload above max_upload_mb, or an image above max_pixels (decided from its header)"},
+    408: {"description": "The request body did not arrive within body_timeout_s"},
+    413: {"description": "Upload above max_upload_mb, or an image above max_pixels or needing more than "
+                         "max_decoded_mb to decode (decided from its headers)"},
     415: {"description": "Content-Type is neither multipart/form-data nor image/x-exr"},
     422: {"description": "No color channels, AOVs missing or of another size, NaN/Inf pixels (nan=reject), "
                          "missing `color` field, or a bad query parameter"},
@@ -154,7 +156,7 @@ def run_denoise(denoiser: Denoiser, color: bytes, albedo: bytes | None, normal: 
     """Decode, check, denoise and encode one upload (in a worker thread): EXR bytes, timings, pixels."""
     t0 = time.perf_counter()
     frame = read_frame(color, layer=params.layer, albedo=albedo, normal=normal, name="color",
-                       max_pixels=settings.max_pixels)
+                       max_pixels=settings.max_pixels, max_decode_bytes=int(settings.max_decoded_mb * 2**20))
     nonfinite = {k: n for k, n in frame.sanitized.items() if k.endswith("non-finite")}
     if nonfinite and (params.nan or settings.nan_policy) == "reject":
         detail = ", ".join(f"{n} {k.split()[0]}" for k, n in nonfinite.items())
@@ -192,6 +194,17 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+def release_memory() -> None:
+    """Give freed heap pages back to the OS after a request (glibc keeps them otherwise), so the
+    process returns to its baseline size between frames."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def error_response(exc: McDenoiseError, retry_after_s: int) -> JSONResponse:
     """The JSON error for a domain exception, with the status from ERROR_STATUS."""
     status = next(code for kind, code in ERROR_STATUS if isinstance(exc, kind))
@@ -214,7 +227,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.denoiser = await anyio.to_thread.run_sync(lambda: Denoiser(
             settings.model, backend=settings.backend, device=settings.device, max_memory_mb=settings.max_memory_mb,
             threads=settings.threads))
-        app.state.limiter = Limiter(settings.max_concurrency, settings.max_queue)
+        app.state.limiter = Limiter(settings.max_concurrency, settings.max_queue, settings.queue_timeout_s)
         log.info("model %s ready", app.state.denoiser.backend.describe())
         yield
         app.state.denoiser = None
@@ -250,13 +263,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def denoise(request: Request, denoiser: DenoiserDep, params: Annotated[DenoiseParams, Depends()]) -> Response:
         """Denoise one EXR frame (color + albedo + normal)."""
         limiter: Limiter = request.app.state.limiter
-        limiter.check()  # refuse before reading a large body
-        color, albedo, normal, filename = await read_upload(request)
-        start = time.perf_counter()
-        async with limiter.slot():
-            waited = time.perf_counter() - start
-            data, timings, pixels = await anyio.to_thread.run_sync(
-                run_denoise, denoiser, color, albedo, normal, params, settings)
+        async with limiter.admit():  # a place is taken (or 503) before the body is read
+            try:
+                with anyio.fail_after(settings.body_timeout_s):
+                    color, albedo, normal, filename = await read_upload(request)
+            except TimeoutError:
+                raise SlowUpload(f"the request body did not arrive within {settings.body_timeout_s:g} s "
+                                 "(body_timeout_s)") from None
+            start = time.perf_counter()
+            async with limiter.slot():
+                waited = time.perf_counter() - start
+                try:
+                    data, timings, pixels = await anyio.to_thread.run_sync(
+                        run_denoise, denoiser, color, albedo, normal, params, settings)
+                finally:
+                    del color, albedo, normal
+                    await anyio.to_thread.run_sync(release_memory)
         metrics.pixels += pixels
         timing = ", ".join(f"{k};dur={1000 * v:.1f}" for k, v in {"queue": waited, **timings}.items())
         return Response(data, media_type=EXR_MEDIA, headers={

@@ -20,6 +20,10 @@ class Busy(McDenoiseError):
     """Every inference slot is taken and the wait queue is full."""
 
 
+class SlowUpload(McDenoiseError):
+    """The request body did not arrive within `body_timeout_s`."""
+
+
 class BodyLimit:
     """ASGI middleware: 413 up front when Content-Length is over the cap, else while streaming the body."""
 
@@ -59,27 +63,45 @@ class BodyLimit:
 
 
 class Limiter:
-    """At most `concurrency` inferences at once and `queue` more waiting; beyond that `Busy` at once."""
+    """At most `concurrency` inferences at once and `queue` more requests admitted; beyond that `Busy` at once.
 
-    def __init__(self, concurrency: int, queue: int) -> None:
+    A request takes its place with `admit()` *before* its body is read, so at most
+    `concurrency + queue` bodies are ever buffered; it then waits for an inference `slot()`, for at
+    most `wait_timeout` seconds.
+    """
+
+    def __init__(self, concurrency: int, queue: int, wait_timeout: float | None = None) -> None:
         self.concurrency = concurrency
         self.capacity = concurrency + queue
-        self.active = 0
-        self.waiting = 0
+        self.wait_timeout = wait_timeout
+        self.admitted = 0  # requests holding a place: uploading, waiting or denoising
+        self.active = 0  # denoising now
+        self.waiting = 0  # body read, waiting for an inference slot
         self._slots = asyncio.Semaphore(concurrency)
 
     def check(self) -> None:
-        """Raise Busy when no slot and no queue place is free."""
-        if self.active + self.waiting >= self.capacity:
-            raise Busy(f"busy: {self.active} denoising and {self.waiting} waiting; retry later")
+        """Raise Busy when every place is taken."""
+        if self.admitted >= self.capacity:
+            raise Busy(f"busy: {self.active} denoising and {self.admitted - self.active} more admitted; retry later")
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """Hold one of the `concurrency + queue` places (or raise Busy) for the whole request."""
+        self.check()
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """Hold one inference slot for the body of the `async with`."""
-        self.check()
+        """Hold one inference slot for the body of the `async with` (call inside `admit`)."""
         self.waiting += 1
         try:
-            await self._slots.acquire()
+            await asyncio.wait_for(self._slots.acquire(), self.wait_timeout)
+        except asyncio.TimeoutError:
+            raise Busy(f"waited {self.wait_timeout:g} s for an inference slot (queue_timeout_s); retry later") from None
         finally:
             self.waiting -= 1
         self.active += 1

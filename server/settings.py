@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(1, ge=1)  # inferences at once per worker (each already uses every core)
     max_queue: int = Field(8, ge=0)  # requests waiting for a slot; beyond it: 503 with Retry-After
     retry_after_s: int = Field(2, ge=1)  # Retry-After sent with 503 when busy
+    max_decoded_mb: float = Field(1024, gt=0)  # decoding one upload (all its channels + the frame) may use this;
+    # more gets 413, decided from the EXR headers before decoding
+    body_timeout_s: float = Field(60, gt=0)  # the whole request body must arrive within this (else 408)
+    queue_timeout_s: float = Field(300, gt=0)  # longest wait for an inference slot once the body is read (else 503)
     api_key: SecretStr | None = None  # when set, /denoise and /v1/model need "Authorization: Bearer <key>"
     nan_policy: Literal["reject", "replace"] = "reject"  # NaN/Inf pixels: 422, or replace by 0 (per request: ?nan=)
 

@@ -92,3 +92,83 @@ def test_serve_port_in_use_and_bad_port_flag() -> None:
     assert len(r.stderr.strip().splitlines()) == 1
     r = _run_serve("--port", "99999")
     assert r.returncode == 2 and "--port" in r.stderr and "MCDENOISE_PORT" not in r.stderr
+
+
+def test_decoded_size_is_bounded_from_the_headers() -> None:
+    import numpy as np
+
+    junk = {f"junk{i}.R": np.zeros((200, 200), np.float32) for i in range(40)}  # compresses to almost nothing
+    data = render_bytes(200, 200, **junk)
+    assert len(data) < 200_000
+    # 49 HALF channels (3.9 MB) + the float32 frame (1.6 MB) > 4 MB; the 9 used channels alone fit.
+    with TestClient(create_app(Settings(max_decoded_mb=4))) as c:
+        r = post_raw(c, data)
+        assert r.status_code == 413, r.content[:100]
+        assert "49 channels" in r.json()["detail"] and r.json()["error"] == "ImageTooLarge"
+        assert post_raw(c, render_bytes(200, 200)).status_code == 200  # the same image without junk fits
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096 / 2**20
+
+
+def test_memory_returns_to_baseline_after_a_large_request() -> None:
+    import numpy as np
+
+    from mcdenoise.exr import encode_exr, frame_channels
+
+    zeros = np.zeros((1024, 1024, 3), np.float32)
+    data = encode_exr(frame_channels(zeros, albedo=zeros, normal=zeros), pixel_type="half")
+    with TestClient(create_app(Settings(max_memory_mb=512))) as c:
+        assert post_raw(c, render_bytes(64, 64)).status_code == 200  # warm up: model, thread pool, arenas
+        before = _rss_mb()
+        assert post_raw(c, data).status_code == 200
+        after = _rss_mb()
+    assert after - before < 120, (before, after)  # the frame alone is 160 MB of float32 buffers
+
+
+def test_places_are_taken_before_the_body_and_slow_bodies_time_out(tmp_path) -> None:  # noqa: ANN001
+    """A real server with one place: a slow upload holds it, another request gets 503 at once, and the
+    slow one gets 408 after body_timeout_s."""
+    import os
+    import time
+    import urllib.error
+    import urllib.request
+
+    from test_server import _free_port
+
+    port = _free_port()
+    env = {**os.environ, "MCDENOISE_MAX_QUEUE": "0", "MCDENOISE_BODY_TIMEOUT_S": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "mcdenoise.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        slow = socket.create_connection(("127.0.0.1", port), timeout=10)
+        slow.sendall(b"POST /denoise HTTP/1.1\r\nHost: x\r\nContent-Type: image/x-exr\r\n"
+                     b"Content-Length: 100000\r\n\r\nv/1\x01")  # 4 of 100000 bytes, then nothing
+        time.sleep(0.5)
+        t = time.perf_counter()
+        req = urllib.request.Request(f"{base}/denoise", data=render_bytes(), headers={"Content-Type": EXR})
+        with pytest.raises(urllib.error.HTTPError) as busy:
+            urllib.request.urlopen(req, timeout=10)
+        assert busy.value.code == 503 and time.perf_counter() - t < 1.5
+        answer = ""
+        while not answer.endswith("}"):
+            chunk = slow.recv(4096).decode(errors="replace")
+            if not chunk:
+                break
+            answer += chunk
+        assert answer.startswith("HTTP/1.1 408") and "body_timeout_s" in answer
+        slow.close()
+        with urllib.request.urlopen(req, timeout=30) as r:  # the place is free again
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
