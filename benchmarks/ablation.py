@@ -4,10 +4,12 @@
         --variants log@15 kpn@15 kpn-mean@15 --out runs/ablation
 
 Each variant trains from scratch on the same data. Its step count is the budget divided by the time
-per step measured here, up front, for every variant in a row (forward + backward + Adam on random
-data), so the comparison is one of CPU time and does not drift when other work shares the machine
-during the runs. `NAME@M` gives variant NAME a budget of M minutes (a learning curve: log@5 log@15 ...).
-Finished runs in --out are reused. Prints the table and writes benchmarks/results/ablation.json.
+per step of its network and precision (forward + backward + Adam on random data, all threads),
+measured once on a quiet machine and kept in OUT/step_ms.json, so the comparison is one of CPU time
+and does not drift when other work shares the machine during the runs. `NAME@M` gives variant NAME
+a budget of M minutes (a learning curve: log@5 log@15 ...). Finished runs in --out are reused, so
+runs may be trained in parallel processes first (`--train-only --threads 1`) and evaluated together.
+Prints the table and writes benchmarks/results/ablation.json.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from mcdenoise.train import TrainConfig, fit
 
 # name -> TrainConfig fields that differ from the common ones (fast trunk, noisy targets, fp32)
 VARIANTS: dict[str, dict] = {
-    "log": {"size": "fast"},  # today's recipe: log-space correction head
+    "log": {"size": "fast"},  # today's recipe: log-space correction head, fp32
+    "log-bf16": {"size": "fast", "precision": "bf16"},  # + bf16 autocast, channels_last (AMX)
+    "log-mean": {"size": "fast", "target": "mean"},
     "kpn": {"size": "fast-kpn"},  # kernels at 1, 1/2, 1/4 resolution
     "kpn-mean": {"size": "fast-kpn", "target": "mean"},  # + target = mean of the view's other renders
-    "kpn-bf16": {"size": "fast-kpn", "precision": "bf16"},  # + bf16 autocast, channels_last
-    "log-mean": {"size": "fast", "target": "mean"},
+    "kpn-bf16": {"size": "fast-kpn", "precision": "bf16"},
+    "kpn-bf16-mean": {"size": "fast-kpn", "precision": "bf16", "target": "mean"},
     "lean-kpn": {"size": "lean-kpn"},
 }
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,7 +74,9 @@ def main() -> None:
     """Measure step times, train what is missing, evaluate, print and save the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", nargs="+", required=True, help="training scene directories")
-    parser.add_argument("--eval", nargs="+", required=True, help="scene directories with reference.exr")
+    parser.add_argument("--eval", nargs="+", default=[], help="scene directories with reference.exr")
+    parser.add_argument("--train-only", action="store_true", help="train the missing runs, evaluate nothing")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for training (default: all)")
     parser.add_argument("--variants", nargs="+", default=["log@15", "kpn@15"], help="NAME@MINUTES; names: "
                         + ", ".join(VARIANTS))
     parser.add_argument("--val", nargs="*", default=[], help="scene directories validated on during training")
@@ -90,17 +96,23 @@ def main() -> None:
             raise SystemExit(f"unknown variant {name!r}; use one of {', '.join(VARIANTS)}")
         runs.append((spec, replace(base, **VARIANTS[name]), float(minutes or 15)))
 
-    # 1. Step times, all measured now, back to back.
+    # 1. Step times: measured once (all threads, back to back) and kept, so parallel runs share them.
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rate_file = out / "step_ms.json"
+    stored = json.loads(rate_file.read_text()) if rate_file.is_file() else {}
     rates = {}
     for spec, cfg, _ in runs:
-        key = (cfg.size, cfg.precision)
-        if key not in rates:
-            rates[key] = seconds_per_step(cfg)
-            print(f"{cfg.size} {cfg.precision}: {rates[key] * 1e3:.1f} ms/step "
-                  f"({cfg.batch * cfg.crop**2 / rates[key]:,.0f} px/s)", flush=True)
+        key = f"{cfg.size}/{cfg.precision}"
+        if key not in stored:
+            stored[key] = seconds_per_step(cfg) * 1e3
+            rate_file.write_text(json.dumps(stored, indent=1))
+        rates[(cfg.size, cfg.precision)] = stored[key] / 1e3
+        print(f"{key}: {stored[key]:.1f} ms/step ({cfg.batch * cfg.crop**2 * 1e3 / stored[key]:,.0f} px/s)", flush=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     # 2. Train (or reuse) each run for budget / step time steps.
-    out = Path(args.out)
     models = {}
     meta = {}
     for spec, cfg, minutes in runs:
@@ -116,6 +128,8 @@ def main() -> None:
         meta[spec] = {"steps": steps, "wall_minutes": ckpt.get("elapsed", 0) / 60, "size": cfg.size,
                       "target": cfg.target, "precision": cfg.precision, "budget_minutes": minutes}
         models[spec] = str(path)
+    if args.train_only or not args.eval:
+        return
 
     # 3. Evaluate every run, extra models and OIDN-high on the held-out views.
     methods = {spec: ours(path) for spec, path in models.items()}

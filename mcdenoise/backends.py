@@ -19,7 +19,7 @@ import numpy as np
 from mcdenoise import onnx_contract
 from mcdenoise.architecture import ModelConfig
 from mcdenoise.errors import McDenoiseError, ModelError
-from mcdenoise.shipped import shipped_name, shipped_path
+from mcdenoise.shipped import SHIPPED, shipped_name, shipped_path
 
 BACKENDS = ("auto", "onnx", "torch")
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class OnnxBackend(Backend):
             name = shipped_name(model)
             path = shipped_path(name, ".onnx") if name else Path(model)  # type: ignore[arg-type]
             if not path.is_file():
-                raise ModelError(f"{path}: no such ONNX model file")
+                raise ModelError(f"{path}: no such ONNX model file (shipped models: {', '.join(SHIPPED)})")
             source, self.model_path = str(path), str(path)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

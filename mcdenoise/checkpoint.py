@@ -7,7 +7,9 @@ so opening a model file never runs code from it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,9 @@ from mcdenoise import __version__
 from mcdenoise.atomic import atomic_write
 from mcdenoise.errors import McDenoiseError, ModelError
 from mcdenoise.model import ModelConfig, UNet
-from mcdenoise.shipped import shipped_name, shipped_path
+from mcdenoise.shipped import SHIPPED, shipped_name, shipped_path
 
+log = logging.getLogger(__name__)
 FORMAT = "mcdenoise-model"
 FORMAT_VERSION = 1
 
@@ -52,11 +55,16 @@ def load_checkpoint(path: str | os.PathLike | None, map_location: str | torch.de
     if not file.is_file():
         if shipped_name(path):
             raise ModelError(f"the shipped model {file} is missing; reinstall mcdenoise or pass --model PATH")
-        raise ModelError(f"{file}: no such model file")
+        raise ModelError(f"{file}: no such model file (shipped models: {', '.join(SHIPPED)})")
     try:
-        ckpt = torch.load(file, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickle protocols of non-model files
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(file, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a model file"
-        raise ModelError(f"{file}: not a readable mcdenoise model ({type(exc).__name__}: {str(exc)[:200]})") from exc
+        # PyTorch's own text advises weights_only=False, which would run code from the file: never show it.
+        log.debug("torch.load(%s) failed: %s", file, exc)
+        raise ModelError(f"{file}: not an mcdenoise model file (not a PyTorch checkpoint of plain tensors, or "
+                         "damaged); use a .pt written by `mcdenoise fit` or an .onnx from `mcdenoise export`") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ModelError(f"{file}: not an mcdenoise model file (no '{FORMAT}' marker)")
     if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:

@@ -22,13 +22,19 @@ log = logging.getLogger("mcdenoise")
 
 
 class _Formatter(logging.Formatter):
-    """'mcdenoise: message' for info, 'mcdenoise: warning: message' for the rest."""
+    """'mcdenoise: message' for info, 'mcdenoise: warning: message' for the rest; tracebacks when attached."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         if record.levelno >= logging.WARNING:
-            return f"mcdenoise: {record.levelname.lower()}: {message}"
-        return f"mcdenoise: {message}"
+            message = f"mcdenoise: {record.levelname.lower()}: {message}"
+        elif record.levelno <= logging.DEBUG:
+            message = f"mcdenoise: debug: {record.name}: {message}"
+        else:
+            message = f"mcdenoise: {message}"
+        if record.exc_info:
+            message += "\n" + self.formatException(record.exc_info)
+        return message
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -39,6 +45,39 @@ def _setup_logging(verbose: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
+    from mcdenoise import exr
+
+    exr.CAPTURE_NATIVE_MESSAGES = True  # OpenEXR's own stderr lines go to the debug log, not the terminal
+
+
+def _nonnegative(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _model_options(p: argparse.ArgumentParser, *, backend: bool = True, device: bool = True, threads: bool = False,
+                   device_default: str | None = "auto") -> None:
+    """--model (+ --backend, --device, --threads): the model options every inference command shares."""
+    from mcdenoise.backends import BACKENDS
+    from mcdenoise.shipped import SHIPPED
+
+    names = ", ".join(f"'{n}'" for n in SHIPPED)
+    p.add_argument("--model", help=f"a shipped model ({names}; default: 'default') or a model file, .pt or .onnx")
+    if backend:
+        p.add_argument("--backend", choices=BACKENDS, default="auto",
+                       help="auto (default): ONNX Runtime for .onnx and the shipped models, PyTorch for .pt")
+    if device:
+        p.add_argument("--device", default=device_default,
+                       help="auto (CUDA when available; the default), cpu, cuda or cuda:N")
+    if threads:
+        p.add_argument("--threads", type=_nonnegative, default=0,
+                       help="CPU threads (default 0: all cores this process may use)")
 
 
 # ---------------------------------------------------------------------------------------------- info
@@ -621,6 +660,14 @@ Every setting is an environment variable MCDENOISE_<NAME> (see README): MAX_UPLO
 MAX_CONCURRENCY, MAX_QUEUE, API_KEY, NAN_POLICY, MAX_MEMORY_MB, THREADS, BACKEND, ...
 """
 
+EPILOG_MODEL = """examples:
+  mcdenoise model                               the shipped default model: network, training, steps
+  mcdenoise model lean                          another shipped model by name
+  mcdenoise model sq010.pt                      a checkpoint from `mcdenoise fit`
+  mcdenoise model sq010.onnx                    an exported model: its metadata
+  mcdenoise model sq010.pt --release sq010_r.pt an inference-only float16 copy (no optimizer state)
+"""
+
 EPILOG_EXPORT = """examples:
   mcdenoise export -o n2n.onnx                     the shipped model
   mcdenoise export sq010.pt -o sq010.onnx
@@ -640,7 +687,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mcdenoise {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show details and tracebacks")
+    # -v also after the command (`mcdenoise denoise -v ...`); SUPPRESS keeps a leading -v from being reset.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show details and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_parser = sub.add_parser
+    sub.add_parser = lambda *a, **k: _add_parser(*a, parents=[common], **k)  # type: ignore[method-assign]
 
     info = sub.add_parser("info", help="show an EXR's parts, channels and detected color/albedo/normal",
                           epilog=EPILOG_INFO, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -711,13 +764,9 @@ def build_parser() -> argparse.ArgumentParser:
     den.add_argument("inputs", nargs="+", metavar="INPUT",
                      help="EXR files, folders, quoted globs ('f/*.exr') or frame patterns (f.%%04d.exr, f.####.exr)")
     den.add_argument("-o", "--output", help="output file, or folder for several inputs (default: NAME.denoised.exr)")
-    den.add_argument("--model", help="shipped model 'default' or 'lean' (faster), or a file, .pt or .onnx "
-                     "(default: default)")
-    den.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
-                     help="auto (default): ONNX Runtime for .onnx and the shipped model, PyTorch for .pt")
+    _model_options(den, threads=True)
     den.add_argument("--max-memory-mb", type=float, default=DEFAULT_MAX_MEMORY_MB, metavar="MB",
                      help=f"working memory cap; larger frames run in overlapping tiles (default {DEFAULT_MAX_MEMORY_MB})")
-    den.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores this process may use)")
     den.add_argument("--skip-existing", action="store_true", help="skip frames whose output already exists")
     den.add_argument("--server", metavar="URL", help="send frames to a running `mcdenoise serve` instead "
                      "(API key from MCDENOISE_API_KEY)")
@@ -725,7 +774,6 @@ def build_parser() -> argparse.ArgumentParser:
     den.add_argument("--normal", help="normal side file for a single input")
     den.add_argument("--layer", help="view layer to denoise (default: the first one with color)")
     den.add_argument("--keep-aovs", action="store_true", help="also write the albedo and normal used")
-    den.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     den.set_defaults(func=cmd_denoise)
 
     exp = sub.add_parser("export", help="export a model to a self-contained ONNX file for render farms",
@@ -741,8 +789,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("inputs", nargs="+", metavar="DENOISED.exr|SCENE_DIR")
     ev.add_argument("--reference", help="reference EXR (with a single denoised file)")
     ev.add_argument("--noisy", help="the noisy input EXR: also scored, and denoised by OIDN for comparison")
-    ev.add_argument("--model", help="model for scene directories (default: the shipped model)")
-    ev.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="inference backend")
+    _model_options(ev, device=False)  # used with scene directories
     ev.add_argument("--render", type=int, default=0, help="which noisy render of each view to denoise (default 0)")
     ev.add_argument("--png", metavar="OUT", help="comparison image (a folder for several views)")
     ev.add_argument("--json", action="store_true", help="print JSON instead of the table")
@@ -752,14 +799,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     srv = sub.add_parser("serve", help="run the HTTP denoising service (POST /denoise)",
                          epilog=EPILOG_SERVE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    srv.add_argument("--model", help="model file, .onnx (default: the shipped model)")
+    _model_options(srv, backend=False, device=False)
     srv.add_argument("--host", help="interface (default 127.0.0.1; 0.0.0.0 in containers)")
     srv.add_argument("--port", type=int, help="port (default 8000)")
     srv.add_argument("--workers", type=int, help="worker processes, each with its own model (default 1)")
-    srv.add_argument("--device", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    srv.add_argument("--device", help="auto (CUDA when available; the default), cpu, cuda or cuda:N")
     srv.set_defaults(func=cmd_serve)
 
-    mod = sub.add_parser("model", help="describe a model file (default: the shipped one)")
+    mod = sub.add_parser("model", help="describe a model file (default: the shipped one)", epilog=EPILOG_MODEL,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     mod.add_argument("model", nargs="?", help="model file, .pt or .onnx, or a shipped name (default: default)")
     mod.add_argument("--release", metavar="OUT", help="write an inference-only float16 copy to OUT")
     mod.set_defaults(func=cmd_model)

@@ -53,3 +53,32 @@ def test_killed_write_leaves_a_temp_file_that_the_next_write_removes(tmp_path: P
     assert target.read_bytes() == b"whole"
     assert not stale[0].exists() and other.exists()
     assert clean_stale_temps(target) == []
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """`mcdenoise ARGS` in a fresh process (stdout and stderr as the user's terminal gets them)."""
+    return subprocess.run([sys.executable, "-m", "mcdenoise.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_truncated_file_gives_only_our_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "cut.exr"
+    bad.write_bytes((SAMPLE / "render_000.exr").read_bytes()[:3000])
+    r = _cli("denoise", str(bad), "-o", str(tmp_path / "o.exr"))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == [f"mcdenoise: error: {bad}: truncated or corrupt (pixel data of part 0 "
+                                             "could not be read)"]
+    verbose = _cli("denoise", "-v", str(bad), "-o", str(tmp_path / "o.exr"))  # -v after the command
+    assert verbose.returncode == 2 and "Traceback" in verbose.stderr and "EXR_ERR" in verbose.stderr
+
+
+def test_model_option_errors_and_help(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x80\x04junk")
+    r = _cli("denoise", str(SAMPLE / "render_000.exr"), "-o", str(tmp_path / "o.exr"), "--model", str(junk))
+    assert r.returncode == 2 and "not an mcdenoise model file" in r.stderr and "weights_only" not in r.stderr
+    r = _cli("denoise", str(SAMPLE / "render_000.exr"), "-o", str(tmp_path / "o.exr"), "--model", "nosuch")
+    assert r.returncode == 2 and "default, lean, color" in r.stderr
+    r = _cli("denoise", "x.exr", "--threads", "-1")
+    assert r.returncode == 2 and "--threads" in r.stderr
+    assert "'color'" in _cli("denoise", "--help").stdout
+    assert "examples:" in _cli("model", "--help").stdout

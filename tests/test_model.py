@@ -65,7 +65,7 @@ def test_bad_model_files(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "missing.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
-    with pytest.raises(ModelError, match="not a readable"):
+    with pytest.raises(ModelError, match="not an mcdenoise model file"):
         load_checkpoint(junk)
     other = tmp_path / "other.pt"
     torch.save({"state_dict": {}}, other)

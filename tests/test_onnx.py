@@ -168,7 +168,7 @@ def test_export_cli_and_bad_checkpoints(tmp_path: Path, tiny_model: Path, capsys
     corrupt.write_bytes(b"\x80\x04not a checkpoint")
     assert main(["export", str(corrupt), "-o", str(tmp_path / "c.onnx")]) == 2
     err = capsys.readouterr().err
-    assert "not a readable mcdenoise model" in err and len(err.strip().splitlines()) == 1
+    assert "not an mcdenoise model file" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c.onnx").exists()
     assert main(["export", str(tiny_model), "-o", str(tiny_model)]) == 2  # never over its own checkpoint
     assert main(["export", str(tiny_model), "-o", str(tmp_path / "no" / "such" / "dir.onnx")]) == 2
