@@ -9,7 +9,7 @@ composited coarse to fine with a per-pixel blend weight a (Vogels et al. 2018, e
 so `a` swaps the fine result's low frequencies for the coarse scale's. Every output pixel is a convex
 combination of input radiance, so HDR range is kept and an untrained model is a blur.
 
-Written with Pad/Slice/Mul/Add/Softmax/AveragePool/Resize only, so it traces into ONNX with dynamic
+Written with Pad/Conv/Mul/Softmax/AveragePool/Resize only, so it traces into ONNX with dynamic
 height and width.
 """
 
@@ -19,20 +19,24 @@ import torch
 from torch.nn import functional as F
 
 
+LOGIT_MAX = 40.0  # kernel logits are clamped here: exp stays finite in float32 even summed over k*k taps
+
+
 def apply_kernel(x: torch.Tensor, logits: torch.Tensor, k: int) -> torch.Tensor:
-    """(N, C, H, W) image filtered by per-pixel softmax kernels; logits (N, k*k, H, W), row-major taps."""
-    r = k // 2
-    weights = torch.softmax(logits.float(), dim=1)  # (N, k*k, H, W), sums to 1 per pixel
-    padded = F.pad(x, (r, r, r, r), mode="replicate")  # (N, C, H + 2r, W + 2r)
-    out = torch.zeros_like(x)
-    for dy in range(k):
-        # Slices end relative to the padded size (a negative constant), so a traced graph works for any H, W.
-        rows = padded[:, :, dy : dy - 2 * r if dy < 2 * r else None]
-        for dx in range(k):
-            tap = rows[:, :, :, dx : dx - 2 * r if dx < 2 * r else None]  # (N, C, H, W)
-            i = dy * k + dx
-            out = out + weights[:, i : i + 1] * tap
-    return out
+    """(N, 3, H, W) color filtered by per-pixel softmax kernels; logits (N, k*k, H, W), row-major taps.
+
+    Fixed convolutions do the work (ONNX Runtime runs them far faster than k*k slices, and far faster
+    than a Softmax over the channel axis): per color channel, one gathers the k*k neighbours,
+    (N, k*k, H, W) with channel t holding tap t; a 1x1 conv of ones sums them once weighted by exp of
+    the logits; the result is normalized once (softmax = exp / sum of exp).
+    """
+    kk, r = k * k, k // 2  # constants, so the traced graph's conv filters are initializers
+    weights = torch.exp(logits.float().clamp(-LOGIT_MAX, LOGIT_MAX))  # (N, k*k, H, W), unnormalized
+    gather = torch.eye(kk, dtype=x.dtype, device=x.device).view(kk, 1, k, k)  # (kk, 1, k, k): tap t -> channel t
+    ones = torch.ones(1, kk, 1, 1, dtype=x.dtype, device=x.device)
+    padded = F.pad(x, (r, r, r, r), mode="replicate")  # (N, 3, H + 2r, W + 2r)
+    channels = [F.conv2d(F.conv2d(padded[:, i : i + 1], gather) * weights, ones) for i in range(3)]  # 3 x (N, 1, H, W)
+    return torch.cat(channels, dim=1) / weights.sum(dim=1, keepdim=True)
 
 
 def downsample(x: torch.Tensor) -> torch.Tensor:
