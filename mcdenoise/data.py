@@ -203,11 +203,13 @@ class Batch:
 class PairSampler:
     """Draws random crops of (input render, target render) pairs from the training views."""
 
-    def __init__(self, views: Sequence[View], cache: FrameCache, *, crop: int, target: str = "noisy") -> None:
+    def __init__(self, views: Sequence[View], cache: FrameCache, *, crop: int, target: str = "noisy",
+                 augment: bool = True) -> None:
         self.views = list(views)
         self.cache = cache
         self.crop = crop
         self.target = target
+        self.augment = augment  # flips/rotations, one RGB permutation, normal axis permutations/signs
 
     def sample(self, rng: np.random.Generator, batch: int) -> Batch:
         """`batch` crops; all randomness comes from `rng` (so a step's batch is reproducible)."""
@@ -229,16 +231,21 @@ class PairSampler:
         h, w = a.color.shape[1:]
         c = self.crop
         y, x = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
-        k = int(rng.integers(8))
+        k = int(rng.integers(8)) if self.augment else 0
+        # One RGB permutation for color, albedo and target (OIDN's augmentation): the noise and the
+        # mean permute together, so the target stays an unbiased estimate of the permuted input's mean.
+        rgb = rng.permutation(3) if self.augment else np.arange(3)
         crop = lambda arr: np.ascontiguousarray(_dihedral(arr[:, y : y + c, x : x + c], k), np.float32)  # noqa: E731
         normal = crop(a.normal)
-        # Normals may be world- or camera-space depending on the renderer: randomise the frame.
-        normal = normal[rng.permutation(3)] * rng.choice(np.array([-1.0, 1.0], np.float32), size=(3, 1, 1))
-        target = crop(others[0].color)
+        if self.augment:  # normals may be world- or camera-space depending on the renderer: randomise the frame
+            normal = normal[rng.permutation(3)] * rng.choice(np.array([-1.0, 1.0], np.float32), size=(3, 1, 1))
+        target = crop(others[0].color).copy()  # a copy: a full-frame crop may be the cached array itself
         for other in others[1:]:
             target += crop(other.color)
         target /= len(others)
-        return crop(a.color), crop(a.albedo), normal.astype(np.float32), np.float32(a.exposure), target
+        color_, albedo = crop(a.color), crop(a.albedo)
+        return (color_[rgb], albedo[rgb], normal.astype(np.float32), np.float32(a.exposure),
+                np.ascontiguousarray(target[rgb]))
 
 
 class Prefetcher:

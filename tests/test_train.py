@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -44,8 +45,21 @@ def test_clean_target_uses_reference(tiny_scene: Path) -> None:
     views = collect_views([tiny_scene], "clean")
     b = PairSampler(views, FrameCache(2**30), crop=32, target="clean").sample(np.random.default_rng(1), 2)
     refs = [FrameCache(2**30).get(v.reference, need_aux=False).color for v in views]
-    for t in b.target:  # a full-size crop: one of the 8 flips/rotations of a reference
-        assert any(np.array_equal(t, _dihedral(ref, k)) for ref in refs for k in range(8))
+    perms = list(itertools.permutations(range(3)))
+    for t in b.target:  # a full-size crop: one of the 8 flips/rotations of a reference, RGB permuted
+        assert any(np.array_equal(t, _dihedral(ref, k)[list(p)]) for ref in refs for k in range(8) for p in perms)
+
+
+def test_mean_target_is_the_mean_of_the_other_renders(tiny_scene: Path) -> None:
+    views = collect_views([tiny_scene], "mean")
+    cache = FrameCache(2**30)
+    b = PairSampler(views, cache, crop=32, target="mean", augment=False).sample(np.random.default_rng(3), 4)
+    for color, target in zip(b.color, b.target):
+        view = next(v for v in views if any(np.array_equal(color, cache.get(r).color) for r in v.renders))
+        renders = [cache.get(r).color for r in view.renders]  # 3 renders: input + the mean of the 2 others
+        others = [r for r in renders if not np.array_equal(r, color)]
+        assert len(others) == len(renders) - 1
+        np.testing.assert_allclose(target, np.mean(others, axis=0), rtol=1e-6)
 
 
 def test_frame_cache_respects_budget(tiny_scene: Path) -> None:
