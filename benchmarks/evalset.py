@@ -1,4 +1,8 @@
-"""Shared by the benchmark scripts: evaluation views, denoisers side by side, and the result table."""
+"""Shared by the benchmark scripts: evaluation views, denoisers side by side, and the result table.
+
+Metrics and references come from `mcdenoise.evaluate` (the path `mcdenoise eval` uses); this module
+adds timing, the pixel-filter split and the benchmark tables.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mcdenoise.evaluate import oidn_method
+from mcdenoise.evaluate import compare, oidn_method, read_reference
 from mcdenoise.exr import read_frame
 from mcdenoise.frame import Frame
 from mcdenoise.layout import scan_scene
-from mcdenoise.metrics import luminance_ratio, psnr_tonemapped, relmse
 
 Method = Callable[[Frame], np.ndarray]  # frame -> (H, W, 3) linear denoised color
 
@@ -40,7 +43,7 @@ def eval_views(scene_dirs: Sequence[str | Path], render: int = 0) -> list[EvalVi
             frame = read_frame(r.path, albedo=r.albedo, normal=r.normal)
             filt = str(frame.header.get("mcdenoise_filter", "")) or next(
                 (f for f in ("box", "gaussian") if v.name.endswith(f"_{f}")), "?")
-            views.append(EvalView(f"{scene.path.name}/{v.name}", filt, frame, read_frame(v.reference).color))
+            views.append(EvalView(f"{scene.path.name}/{v.name}", filt, frame, read_reference(v.reference)))
     if not views:
         raise SystemExit("no views with reference.exr in " + ", ".join(map(str, scene_dirs)))
     return views
@@ -64,18 +67,20 @@ def ours(model: str | None = None) -> Method:
 
 def evaluate(views: Sequence[EvalView], methods: dict[str, Method]) -> list[dict]:
     """PSNR/relMSE/seconds/mean-luminance ratio of the noisy input and of every method on every view."""
+    def scores(image: np.ndarray, ref: np.ndarray, seconds: float) -> tuple[float, float, float, float]:
+        m = compare(image, ref, flip=False)
+        return m["psnr"], m["relmse"], seconds, m["lum"]
+
     rows = []
     for view in views:
         ref = view.reference
-        noisy = view.frame.color
-        row = {"view": view.label, "filter": view.filter,
-               "input": (psnr_tonemapped(noisy, ref), relmse(noisy, ref), 0.0, luminance_ratio(noisy, ref))}
+        row = {"view": view.label, "filter": view.filter, "input": scores(view.frame.color, ref, 0.0)}
         for name, method in methods.items():
             method(view.frame)  # warm-up (first-call allocations, model caches) outside the timing
             t = time.perf_counter()
             out = method(view.frame)
             seconds = time.perf_counter() - t
-            row[name] = (psnr_tonemapped(out, ref), relmse(out, ref), seconds, luminance_ratio(out, ref))
+            row[name] = scores(out, ref, seconds)
         rows.append(row)
     return rows
 

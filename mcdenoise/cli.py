@@ -407,15 +407,16 @@ def _print_eval(rows: list[dict[str, Any]]) -> None:
     print("-" * len(head))
     for r in rows:
         print(f"{r['view'][:28]:<28} {r['method']:<12} " + " ".join(
-            f"{r['metrics'][m]:>8.3f}" if m in ("psnr", "ssim") else f"{r['metrics'][m]:>8.4f}" for m in names))
+            f"{r['metrics'][m]:>8.3f}" if m in ("psnr", "ssim", "lum") else f"{r['metrics'][m]:>8.4f}" for m in names))
     if len(views) > 1:
         print("-" * len(head))
         for method in dict.fromkeys(r["method"] for r in rows):
             mine = [r["metrics"] for r in rows if r["method"] == method]
             print(f"{'mean of ' + str(len(mine)) + ' views':<28} {method:<12} " + " ".join(
-                f"{np.mean([m[k] for m in mine]):>8.3f}" if k in ("psnr", "ssim") else f"{np.mean([m[k] for m in mine]):>8.4f}"
+                f"{np.mean([m[k] for m in mine]):>8.3f}" if k in ("psnr", "ssim", "lum") else f"{np.mean([m[k] for m in mine]):>8.4f}"
                 for k in names))
-    print("psnr, ssim: higher is better; relmse, smape, flip: lower is better (see `mcdenoise eval --help`)")
+    print("psnr, ssim: higher is better; relmse, smape, flip: lower is better; lum: mean luminance / the "
+          "reference's, 1 is best (see `mcdenoise eval --help`)")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -647,6 +648,7 @@ metrics (all against the reference; images are linear HDR):
   smape   mean |x - ref| / (|x| + |ref| + 0.01)                         lower is better
   ssim    SSIM (Gaussian window, sigma 1.5) of the tonemapped images    higher is better
   flip    mean HDR-FLIP (NVIDIA flip-evaluator)                         lower is better
+  lum     mean linear luminance / the reference's (energy kept)          1 is best
 With scene directories, each view's render_000 (--render N) is denoised and compared with its
 reference.exr, beside the noisy input and OIDN (when pyoidn is installed).
 """

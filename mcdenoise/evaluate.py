@@ -18,13 +18,14 @@ from mcdenoise.layout import scan_scene
 
 log = logging.getLogger(__name__)
 
-# name -> (what it is, True when higher is better). The order is the table's column order.
-METRICS: dict[str, tuple[str, bool]] = {
+# name -> (what it is, True when higher is better, None when 1 is best). The order is the table's column order.
+METRICS: dict[str, tuple[str, bool | None]] = {
     "psnr": ("PSNR in dB after the (v/(1+v))^(1/2.2) tonemap, peak 1", True),
     "relmse": ("mean (x - ref)^2 / (ref^2 + 0.01) of linear values", False),
     "smape": ("mean |x - ref| / (|x| + |ref| + 0.01) of linear values", False),
     "ssim": ("SSIM (Gaussian window, sigma 1.5) of the tonemapped images", True),
     "flip": ("mean HDR-FLIP (NVIDIA flip-evaluator), 0 = identical", False),
+    "lum": ("mean linear luminance / the reference's: 1 = no energy gained or lost", None),  # closer to 1
 }
 
 Method = Callable[[Frame], np.ndarray]  # frame -> (H, W, 3) denoised linear color
@@ -45,7 +46,8 @@ def compare(image: np.ndarray, reference: np.ndarray, *, flip: bool = True) -> d
         raise McDenoiseError(f"image is {image.shape[1]}x{image.shape[0]} but the reference is "
                              f"{reference.shape[1]}x{reference.shape[0]}")
     out = {"psnr": metrics.psnr_tonemapped(image, reference), "relmse": metrics.relmse(image, reference),
-           "smape": metrics.smape(image, reference), "ssim": metrics.ssim(image, reference)}
+           "smape": metrics.smape(image, reference), "ssim": metrics.ssim(image, reference),
+           "lum": metrics.luminance_ratio(image, reference)}
     if flip:
         try:
             out["flip"] = metrics.flip_hdr(image, reference)[0]

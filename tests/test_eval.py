@@ -44,7 +44,8 @@ def test_eval_pair_table_json_and_png(tmp_path: Path, capsys: pytest.CaptureFixt
     rows = json.loads(capsys.readouterr().out)
     by = {r["method"]: r["metrics"] for r in rows}
     assert set(by) == {"noisy", "mcdenoise", "oidn-high"}
-    assert set(by["mcdenoise"]) == {"psnr", "relmse", "smape", "ssim", "flip"}
+    assert set(by["mcdenoise"]) == {"psnr", "relmse", "smape", "ssim", "flip", "lum"}
+    assert 0.9 < by["mcdenoise"]["lum"] < 1.1  # the mean luminance ratio to the reference
     assert by["mcdenoise"]["psnr"] > by["noisy"]["psnr"] + 5 and by["mcdenoise"]["flip"] < by["noisy"]["flip"]
     png = (tmp_path / "cmp.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
