@@ -88,6 +88,25 @@ def evaluate_scene(scene_dir: str | os.PathLike, methods: dict[str, Method], *, 
     return results
 
 
+def evaluate_pair(denoised: str | os.PathLike, reference: str | os.PathLike, *, noisy: str | os.PathLike | None = None,
+                  oidn: Method | None = None, flip: bool = True) -> ViewResult:
+    """Score one denoised EXR against its reference, beside the noisy input (and `oidn` run on it) when given."""
+    ref = read_reference(reference)
+    result = ViewResult(Path(denoised).name, ref)
+    noisy_frame = read_frame(noisy) if noisy is not None else None
+    if noisy_frame is not None:
+        result.images["noisy"] = noisy_frame.color
+    result.images["mcdenoise"] = read_frame(denoised).color
+    if noisy_frame is not None and oidn is not None:
+        result.images["oidn-high"] = oidn(noisy_frame)
+    for name, img in result.images.items():
+        try:
+            result.metrics[name] = compare(img, ref, flip=flip)
+        except McDenoiseError as exc:
+            raise McDenoiseError(f"{noisy if name == 'noisy' else denoised} vs {reference}: {exc}") from None
+    return result
+
+
 def oidn_method(quality: str = "high") -> Method | None:
     """OIDN (pyoidn, HDR, with albedo and normal, clean_aux=False) when installed, else None: the baseline."""
     try:

@@ -39,7 +39,7 @@ from mcdenoise.channels import (
     join_channel,
     split_channel,
 )
-from mcdenoise.errors import AovError, ExrError, ImageTooLarge
+from mcdenoise.errors import AovError, ExrError, ImageTooLarge, McDenoiseError
 from mcdenoise.frame import Frame, sanitize_frame
 
 log = logging.getLogger(__name__)
@@ -604,3 +604,49 @@ def write_exr(
         raise
     except Exception as exc:  # noqa: BLE001 - OpenEXR and OS errors alike mean "could not write"
         raise ExrError(f"{target}: could not write ({exc})") from exc
+
+
+def describe(path: str, layer: str | None = None, decode: bool = True) -> dict[str, Any]:
+    """Everything `mcdenoise info` says about one file, as a JSON-ready dict (an "error" key when unusable)."""
+
+    info = probe(path)
+    x0, y0, x1, y1 = info.display_window
+    report: dict[str, Any] = {
+        "file": path,
+        "width": info.width,
+        "height": info.height,
+        "display_window": [x0, y0, x1, y1],
+        "parts": [
+            {
+                "index": part.index,
+                "name": part.name,
+                "storage": part.storage,
+                "compression": part.compression,
+                "data_window": list(part.data_window),
+                "channels": [{"name": ch.name, "type": ch.pixel_type} for ch in part.channels],
+            }
+            for part in info.parts
+        ],
+    }
+    try:
+        detection = detect(info.channels, info.name, layer)
+    except McDenoiseError as exc:
+        report["error"] = str(exc)
+        return report
+    report["layer"] = detection.layer
+    report["layers"] = list(detection.layers)
+    report["detected"] = {role: src.describe() for role, src in detection.sources.items()}
+    report["alpha"] = detection.alpha.name if detection.alpha else None
+    report["notes"] = list(detection.notes)
+    if decode:  # headers can be fine while the pixel data is truncated: decode to be sure
+        try:
+            frame = read_frame(path, layer=detection.layer, info=info)
+        except McDenoiseError as exc:
+            report["error"] = str(exc)
+            return report
+        report["pixels"] = {
+            "color_mean": float(frame.color.mean()),
+            "color_max": float(frame.color.max()),
+            "replaced": frame.sanitized,
+        }
+    return report

@@ -1,0 +1,147 @@
+"""`mcdenoise denoise`: denoise EXR renders (color + albedo + normal)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mcdenoise.cli.common import EXIT_USER_ERROR, log, model_options, require_torch
+from mcdenoise.errors import McDenoiseError
+from mcdenoise.tiling import DEFAULT_MAX_MEMORY_MB
+
+EPILOG = """examples:
+  mcdenoise denoise shot.exr -o shot_dn.exr
+  mcdenoise denoise beauty.exr --albedo beauty.albedo.exr --normal beauty.normal.exr -o out.exr
+  mcdenoise denoise 'frames/*.exr' -o denoised/ --skip-existing      a sequence; re-runs skip finished frames
+  mcdenoise denoise frames/shot.%04d.exr -o denoised/                   also shot.####.exr, or a folder
+  mcdenoise denoise big_4k.exr --max-memory-mb 1024                     smaller tiles, less memory
+  mcdenoise denoise shot.exr --model sq010.pt --backend torch
+
+Frames are independent: a farm can split a sequence across machines. A frame that fails is
+reported and the rest go on; the exit code is 2 if any failed. Outputs keep each input's name,
+header and pixel type, and are written atomically (never over an input).
+"""
+
+
+def _output_is_current(path: str) -> bool:
+    """True when `path` is an EXR whose header reads (an earlier run's finished output)."""
+    from mcdenoise.exr import probe
+
+    try:
+        probe(path)
+    except McDenoiseError:
+        return False
+    return True
+
+
+def _open_denoiser(args: argparse.Namespace):  # noqa: ANN202 - Denoiser, imported lazily
+    """The Denoiser for --model/--backend/--device; exports a .pt in memory for --backend onnx."""
+    from mcdenoise.infer import Denoiser
+
+    from mcdenoise.shipped import shipped_name
+
+    model: str | bytes | None = args.model
+    if args.backend == "onnx" and not shipped_name(model) and not str(model).lower().endswith(".onnx"):
+        require_torch()
+        from mcdenoise.export import export_bytes
+
+        log.info("exporting %s to ONNX in memory (save time next run: mcdenoise export %s -o MODEL.onnx)", model, model)
+        model = export_bytes(model)
+    return Denoiser(model, backend=args.backend, device=args.device, max_memory_mb=args.max_memory_mb,
+                    threads=args.threads)
+
+
+def _tile_bar() -> Callable[[int, int], None]:
+    """A `progress(done, total)` callback that shows a tile progress bar for frames split into tiles."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if total < 2:
+            return
+        if bar is None:
+            bar = tqdm(total=total, desc="tiles", unit="tile", leave=False)
+        bar.update(1)
+        if done == total:
+            bar.close()
+
+    return update
+
+
+def _each_frame(todo: list[tuple[Path, Path]], denoise_one: Callable[[Path, Path], Path]) -> int:
+    """Run `denoise_one(input, output)` on every frame with a progress bar; a failing frame is reported
+    on one line and the others go on (a single frame's error is raised as usual). Exit code."""
+    from tqdm import tqdm
+
+    failed = []
+    for src, out in tqdm(todo, desc="denoise", unit="frame", disable=len(todo) < 2):
+        try:
+            tqdm.write(str(denoise_one(src, out)))
+        except McDenoiseError as exc:
+            if len(todo) == 1:
+                raise
+            tqdm.write(f"mcdenoise: error: {exc}", file=sys.stderr)
+            failed.append(src)
+    if failed:
+        print(f"mcdenoise: error: {len(failed)} of {len(todo)} frame(s) failed: {', '.join(map(str, failed[:5]))}"
+              f"{' ...' if len(failed) > 5 else ''}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Denoise EXR files, folders, globs and frame patterns with the shipped or a given model."""
+    from mcdenoise.sequence import expand_inputs, plan_outputs
+
+    inputs = expand_inputs(args.inputs)
+    if len(inputs) > 1 and (args.albedo or args.normal):
+        raise McDenoiseError("--albedo/--normal side files go with a single input file")
+    outputs = plan_outputs(inputs, args.output, protect=(args.albedo, args.normal))
+    todo = [(i, o) for i, o in zip(inputs, outputs) if not (args.skip_existing and _output_is_current(str(o)))]
+    if len(todo) < len(inputs):
+        log.info("skipping %d frame(s) already denoised (--skip-existing)", len(inputs) - len(todo))
+    if not todo:
+        return 0
+    if args.server:
+        from mcdenoise.atomic import atomic_write_bytes
+        from mcdenoise.client import denoise_remote
+
+        def remote(src: Path, out: Path) -> Path:
+            data = denoise_remote(args.server, src, albedo=args.albedo, normal=args.normal, layer=args.layer)
+            if not out.parent.is_dir():
+                raise McDenoiseError(f"{out}: output folder {out.parent} does not exist")
+            return atomic_write_bytes(out, data)
+
+        return _each_frame(todo, remote)
+
+    from mcdenoise.infer import denoise_file
+
+    denoiser = _open_denoiser(args)
+    return _each_frame(todo, lambda src, out: denoise_file(
+        denoiser, src, out, albedo=args.albedo, normal=args.normal, layer=args.layer, keep_aovs=args.keep_aovs,
+        progress=_tile_bar() if len(todo) == 1 else None))
+
+
+def add_parser(sub: Any) -> None:
+    """Declare the subcommand and its options."""
+    p = sub.add_parser("denoise", help="denoise EXR renders (color + albedo + normal)",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="EXR files, folders, quoted globs ('f/*.exr') or frame patterns (f.%%04d.exr, f.####.exr)")
+    p.add_argument("-o", "--output", help="output file, or folder for several inputs (default: NAME.denoised.exr)")
+    model_options(p, threads=True)
+    p.add_argument("--max-memory-mb", type=float, default=DEFAULT_MAX_MEMORY_MB, metavar="MB",
+                   help=f"working memory cap; larger frames run in overlapping tiles (default {DEFAULT_MAX_MEMORY_MB})")
+    p.add_argument("--skip-existing", action="store_true", help="skip frames whose output already exists")
+    p.add_argument("--server", metavar="URL", help="send frames to a running `mcdenoise serve` instead "
+                   "(API key from MCDENOISE_API_KEY)")
+    p.add_argument("--albedo", help="albedo side file for a single input")
+    p.add_argument("--normal", help="normal side file for a single input")
+    p.add_argument("--layer", help="view layer to denoise (default: the first one with color)")
+    p.add_argument("--keep-aovs", action="store_true", help="also write the albedo and normal used")
+    p.set_defaults(func=run)

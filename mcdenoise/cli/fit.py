@@ -1,0 +1,109 @@
+"""`mcdenoise fit`: train or fine-tune a Noise2Noise model on pairs of noisy renders."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from mcdenoise.architecture import PRECISIONS, PRESETS
+from mcdenoise.cli.common import log, require_torch
+from mcdenoise.data import TARGETS
+from mcdenoise.errors import McDenoiseError
+
+EPILOG = """examples:
+  mcdenoise fit shots/sq010 -o sq010.pt --minutes 15          fine-tune the shipped model on a scene
+  mcdenoise fit data/train/* -o big.pt --init scratch --size paper --steps 20000
+  mcdenoise fit --resume -o big.pt                             continue an interrupted run exactly
+  torchrun --nproc_per_node 4 -m mcdenoise.cli fit data/train/* -o big.pt --steps 20000
+
+Each SCENE_DIR holds one folder per view with >= 2 noisy renders (different seeds) of that view;
+reference.exr, when present, is only used for validation metrics (or --target clean).
+Writes OUT, OUT's .log.jsonl (training log) and .curve.png; checkpoints every few minutes and on Ctrl-C.
+"""
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train or fine-tune a model on scene directories of noisy render pairs."""
+    require_torch()
+    from dataclasses import replace
+
+    from mcdenoise.checkpoint import load_checkpoint
+    from mcdenoise.train import TrainConfig, fit
+
+    if args.resume:
+        ckpt = load_checkpoint(args.output)
+        cfg = TrainConfig.from_dict(ckpt.get("train_config", {}))
+        cfg = replace(cfg, output=args.output)
+        if args.scenes:
+            log.warning("--resume trains on the scene directories stored in %s; ignoring the ones given", args.output)
+        if args.steps is not None:  # extending a finished run changes its lr schedule, on purpose
+            cfg = replace(cfg, steps=args.steps)
+        if args.minutes is not None:
+            cfg = replace(cfg, minutes=args.minutes)
+    else:
+        if not args.scenes:
+            raise McDenoiseError("give at least one scene directory to train on")
+        from mcdenoise.checkpoint import resolve_model_path
+
+        if args.init != "scratch" and os.path.abspath(args.output) == os.path.abspath(resolve_model_path(args.init)):
+            raise McDenoiseError(f"-o {args.output} is the model training starts from; write to another file")
+        if os.path.exists(args.output) and not args.force:
+            raise McDenoiseError(f"{args.output} already exists; --resume to continue it, --force to start over")
+        cfg = TrainConfig(
+            scenes=list(args.scenes), output=args.output, init=args.init, size=args.size,
+            steps=args.steps or 0, minutes=args.minutes or 0.0, batch=args.batch, crop=args.crop, lr=args.lr,
+            rampdown=args.rampdown, seed=args.seed, aux=not args.no_aux, target=args.target, val_views=args.val_views,
+            val_scenes=list(args.val or []), val_every=args.val_every, checkpoint_minutes=args.checkpoint_minutes,
+            cache_mb=args.cache_mb, device=args.device, precision=args.precision,
+        )
+    try:
+        summary = fit(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        if os.path.exists(cfg.output):
+            print(f"mcdenoise: interrupted; checkpoint saved in {cfg.output} (continue with: "
+                  f"mcdenoise fit --resume -o {cfg.output})", file=sys.stderr)
+        raise
+    if int(os.environ.get("RANK", "0")) == 0:
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in summary.get("metrics", {}).items())
+        print(f"{cfg.output}: {summary['steps']} steps in {summary['elapsed'] / 60:.1f} min" + (f"; {metrics}" if metrics else ""))
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """Declare the subcommand and its options."""
+    p = sub.add_parser("fit", help="train or fine-tune a Noise2Noise model on pairs of noisy renders",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("scenes", nargs="*", metavar="SCENE_DIR", help="scene directories (see layout below)")
+    p.add_argument("-o", "--output", required=True, help="model checkpoint to write (and --resume from)")
+    p.add_argument("--init", default="default",
+                   help="'default' or 'lean' (fine-tune a shipped model), 'scratch', or a model file (default: default)")
+    p.add_argument("--size", default="fast", choices=sorted(PRESETS),
+                   help="network size with --init scratch: fast (default), lean (faster inference), paper, "
+                   "tiny (smoke tests); *-kpn: the same trunk predicting per-pixel kernels")
+    p.add_argument("--no-aux", action="store_true",
+                   help="train a color-only model (renders need no albedo/normal; lower quality)")
+    p.add_argument("--steps", type=int, help="optimizer steps")
+    p.add_argument("--minutes", type=float, help="wall-clock budget in minutes (with or instead of --steps)")
+    p.add_argument("--batch", type=int, default=4, help="crops per step (default 4, as in the paper)")
+    p.add_argument("--crop", type=int, default=64, help="crop side in pixels (default 64)")
+    p.add_argument("--lr", type=float, default=0.0,
+                   help="Adam learning rate (default 3e-4 from scratch, 1e-4 when fine-tuning)")
+    p.add_argument("--rampdown", type=float, default=0.3, help="fraction of the run the lr ramps down over")
+    p.add_argument("--seed", type=int, default=0, help="seed of the model init and the batch sampling")
+    p.add_argument("--target", choices=TARGETS, default="noisy",
+                   help="noisy: Noise2Noise (default); mean: the mean of the view's other renders (unbiased, "
+                   "less noisy with >= 3 renders); clean: train against reference.exr (experiments)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto (default): bf16 autocast on CUDA, fp32 on CPU; bf16 also pays on CPUs with AMX")
+    p.add_argument("--val-views", type=int, default=-1,
+                   help="views held out for validation (default 1 when there are several)")
+    p.add_argument("--val", nargs="+", metavar="SCENE_DIR", help="extra scene directories to validate on")
+    p.add_argument("--val-every", type=int, default=250, help="steps between validations (default 250)")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="minutes between checkpoints")
+    p.add_argument("--cache-mb", type=int, default=4096, help="memory for decoded frames (default 4096)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in -o exactly")
+    p.add_argument("--force", action="store_true", help="start over even if -o exists")
+    p.set_defaults(func=run)
