@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcdenoise.backends import BACKENDS
 from mcdenoise.tiling import DEFAULT_MAX_MEMORY_MB
 
 
@@ -16,7 +17,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MCDENOISE_", protected_namespaces=())
 
     model: str = "default"  # "default" or "lean" (shipped models), or a file: .onnx (.pt needs PyTorch)
-    backend: Literal["auto", "onnx", "torch"] = "auto"  # auto: ONNX Runtime for .onnx and the shipped model
+    backend: Literal[BACKENDS] = "auto"  # auto: ONNX Runtime for .onnx and the shipped model
     device: str = "auto"  # auto (CUDA provider when available), cpu, cuda, cuda:N
     threads: int = Field(0, ge=0)  # CPU threads per inference; 0 = all cores this process may use
     max_memory_mb: float = Field(DEFAULT_MAX_MEMORY_MB, gt=0)  # working memory cap; larger frames are tiled

@@ -82,3 +82,28 @@ def test_model_option_errors_and_help(tmp_path: Path) -> None:
     assert r.returncode == 2 and "--threads" in r.stderr
     assert "'color'" in _cli("denoise", "--help").stdout
     assert "examples:" in _cli("model", "--help").stdout
+
+
+def test_exr_writer_takes_any_strides(tmp_path: Path) -> None:
+    """A transposed (non-contiguous) array is written as its values, not in memory order."""
+    import numpy as np
+
+    from mcdenoise.exr import frame_channels, read_frame, write_exr
+
+    planar = np.random.default_rng(0).random((3, 20, 30), dtype=np.float32)
+    image = planar.transpose(1, 2, 0)  # (H, W, 3) view with odd strides, as the README's ONNX output
+    assert not image.flags.c_contiguous
+    write_exr(tmp_path / "t.exr", frame_channels(image), pixel_type="float")
+    np.testing.assert_array_equal(read_frame(tmp_path / "t.exr").color, image)
+
+
+def test_service_settings_take_the_one_backend_list() -> None:
+    from pydantic import ValidationError
+
+    from mcdenoise.backends import BACKENDS
+    from mcdenoise.server import Settings
+
+    for name in BACKENDS:
+        assert Settings(backend=name).backend == name
+    with pytest.raises(ValidationError):
+        Settings(backend="tensorrt")
