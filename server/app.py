@@ -10,7 +10,6 @@ a bounded concurrency limit and wait queue. Domain errors map to HTTP statuses i
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import time
@@ -33,7 +32,10 @@ from mcdenoise.architecture import receptive_field
 from mcdenoise.errors import AovError, ExrError, ImageTooLarge, McDenoiseError
 from mcdenoise.exr import encode_exr, read_frame
 from mcdenoise.infer import Denoiser, denoised_image, input_pixel_type
+from mcdenoise.server.deps import Auth, DenoiserDep, RegistryDep, Unauthorized
 from mcdenoise.server.limits import BodyLimit, Busy, Limiter, SlowUpload, UploadTooLarge
+from mcdenoise.server.models_api import router as models_router
+from mcdenoise.server.registry import BadModel, BadModelName, ModelRegistry, ModelTooLarge, NoModelsDir, UnknownModel
 from mcdenoise.server.metrics import Metrics, MetricsMiddleware
 from mcdenoise.server.settings import Settings
 
@@ -41,10 +43,6 @@ log = logging.getLogger(__name__)
 
 EXR_TYPES = ("image/x-exr", "application/octet-stream")  # raw-body uploads
 EXR_MEDIA = "image/x-exr"
-
-
-class Unauthorized(McDenoiseError):
-    """No or a wrong API key."""
 
 
 class UnsupportedMedia(McDenoiseError):
@@ -61,12 +59,14 @@ class MissingField(McDenoiseError):
 
 # Domain errors -> HTTP status, first match wins (subclasses before their bases).
 ERROR_STATUS: list[tuple[type[Exception], int]] = [
-    (Unauthorized, 401), (SlowUpload, 408), (ImageTooLarge, 413), (UploadTooLarge, 413), (UnsupportedMedia, 415),
+    (Unauthorized, 401), (UnknownModel, 404), (SlowUpload, 408), (NoModelsDir, 409), (ImageTooLarge, 413),
+    (UploadTooLarge, 413), (ModelTooLarge, 413), (UnsupportedMedia, 415), (BadModelName, 422), (BadModel, 422),
     (MissingField, 422), (AovError, 422), (BadPixels, 422), (Busy, 503), (ExrError, 400), (McDenoiseError, 400),
 ]
 ERROR_DOCS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Not an OpenEXR file, truncated or corrupt EXR, or another bad request"},
     401: {"description": "Missing or wrong API key (only when MCDENOISE_API_KEY is set)"},
+    404: {"description": "?model=NAME names no model of this service (GET /v1/models lists them)"},
     408: {"description": "The request body did not arrive within body_timeout_s"},
     413: {"description": "Upload above max_upload_mb, or an image above max_pixels or needing more than "
                          "max_decoded_mb to decode (decided from its headers)"},
@@ -105,31 +105,8 @@ class DenoiseParams:
     aux: Annotated[Literal["auto", "none"], Query(description="auto: use albedo/normal when present; none: ignore them")] = "auto"
     nan: Annotated[Literal["reject", "replace"] | None, Query(description="NaN/Inf pixels: 422, or replace with 0 "
                                                                           "(default: the server's nan_policy)")] = None
-
-
-def get_settings(request: Request) -> Settings:
-    """The app's settings."""
-    return request.app.state.settings
-
-
-def get_denoiser(request: Request) -> Denoiser:
-    """The loaded model (the lifespan handler put it there)."""
-    return request.app.state.denoiser
-
-
-def require_key(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> None:
-    """Check `Authorization: Bearer <key>` in constant time when an API key is configured."""
-    if settings.api_key is None:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    expected = settings.api_key.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-        raise Unauthorized("missing or wrong API key; send 'Authorization: Bearer <key>'")
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-DenoiserDep = Annotated[Denoiser, Depends(get_denoiser)]
-Auth = Depends(require_key)
+    model: Annotated[str | None, Query(description="a model name from GET /v1/models (default: the service's "
+                                                   "own model)")] = None
 
 
 async def read_upload(request: Request) -> tuple[bytes, bytes | None, bytes | None, str]:
@@ -228,6 +205,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.model, backend=settings.backend, device=settings.device, max_memory_mb=settings.max_memory_mb,
             threads=settings.threads))
         app.state.limiter = Limiter(settings.max_concurrency, settings.max_queue, settings.queue_timeout_s)
+        app.state.registry = ModelRegistry(
+            app.state.denoiser, settings.models_dir, max_loaded=settings.max_loaded_models,
+            open_model=lambda source: Denoiser(source, backend=settings.backend, device=settings.device,
+                                               max_memory_mb=settings.max_memory_mb, threads=settings.threads))
         log.info("model %s ready", app.state.denoiser.backend.describe())
         yield
         app.state.denoiser = None
@@ -236,7 +217,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Noise2Noise Monte Carlo render denoiser: POST an EXR with color + albedo + normal, "
                               "get the denoised EXR back. Errors are JSON: {\"detail\": message, \"error\": kind}.")
     app.state.settings, app.state.metrics, app.state.denoiser = settings, metrics, None
-    app.add_middleware(BodyLimit, max_bytes=int(settings.max_upload_mb * 2**20))
+    app.include_router(models_router)
+    app.add_middleware(BodyLimit, max_bytes=int(settings.max_upload_mb * 2**20))  # model uploads too
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last = outermost: sees the 413s too
 
     @app.exception_handler(McDenoiseError)
@@ -260,7 +242,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/denoise", dependencies=[Auth], response_class=Response, openapi_extra=UPLOAD_DOC,
               responses={200: {"content": {EXR_MEDIA: {}}, "description": "the denoised EXR (input header kept); "
                                "headers Server-Timing and X-Mcdenoise-Model"}, **ERROR_DOCS})
-    async def denoise(request: Request, denoiser: DenoiserDep, params: Annotated[DenoiseParams, Depends()]) -> Response:
+    async def denoise(request: Request, registry: RegistryDep, params: Annotated[DenoiseParams, Depends()]) -> Response:
         """Denoise one EXR frame (color + albedo + normal)."""
         limiter: Limiter = request.app.state.limiter
         async with limiter.admit():  # a place is taken (or 503) before the body is read
@@ -274,6 +256,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with limiter.slot():
                 waited = time.perf_counter() - start
                 try:
+                    denoiser = await anyio.to_thread.run_sync(registry.get, params.model)  # loads on first use
                     data, timings, pixels = await anyio.to_thread.run_sync(
                         run_denoise, denoiser, color, albedo, normal, params, settings)
                 finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -34,6 +35,9 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(60, gt=0)  # the whole request body must arrive within this (else 408)
     queue_timeout_s: float = Field(300, gt=0)  # longest wait for an inference slot once the body is read (else 503)
     api_key: SecretStr | None = None  # when set, /denoise and /v1/model need "Authorization: Bearer <key>"
+    models_dir: Path | None = None  # named models (NAME.onnx) for ?model=NAME; PUT /v1/models/NAME writes here
+    max_loaded_models: int = Field(4, ge=1)  # named models kept loaded (least recently used dropped first)
+    max_model_mb: float = Field(200, gt=0)  # PUT /v1/models/NAME bodies above this get 413
     nan_policy: Literal["reject", "replace"] = "reject"  # NaN/Inf pixels: 422, or replace by 0 (per request: ?nan=)
 
     @field_validator("api_key")

@@ -94,7 +94,8 @@ def _free_port() -> int:
 def test_every_readme_code_block_runs(tmp_path: Path) -> None:
     sandbox(tmp_path)
     port = _free_port()
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "MCDENOISE_MODELS_DIR": str(tmp_path / "models")}  # the named-models example uploads there
     server: subprocess.Popen | None = None
     ran, skipped = [], []
     try:
@@ -139,7 +140,8 @@ def test_every_readme_code_block_runs(tmp_path: Path) -> None:
             server.wait(timeout=20)
     assert len(ran) >= 22 and len(skipped) <= 7, (ran, skipped)
     for out in ("shot_dn.exr", "out.exr", "denoised/shot.0002.exr", "big_8k.denoised.exr", "cmp.png", "n2n.onnx",
-                "sq010.onnx", "beauty_dn.exr", "big.pt", "big_ddp.pt", "sq010_lib.pt", "cornell_denoised.exr"):
+                "sq010.onnx", "beauty_dn.exr", "big.pt", "big_ddp.pt", "sq010_lib.pt", "cornell_denoised.exr",
+                "models/sq010.onnx"):
         assert (tmp_path / out).is_file(), out
 
 
