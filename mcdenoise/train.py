@@ -11,6 +11,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -181,6 +183,17 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
     return metrics
 
 
+def _on_sigterm_interrupt() -> Any:
+    """Make SIGTERM raise KeyboardInterrupt in the main thread; return the previous handler (None if not set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
 # ---------------------------------------------------------------------------------------------- fit
 
 def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -289,6 +302,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
                dynamic_ncols=True)
     pixels_per_step = cfg.batch * crop * crop * dist_info.world
     loss_avg, t_window, n_window = 0.0, time.monotonic(), 0
+    # SIGTERM (a farm scheduler preempting the job, `kill`) checkpoints like Ctrl-C, so --resume loses nothing.
+    previous_term = _on_sigterm_interrupt()
     # Batches are built a step ahead on a thread; each step's batch still depends only on (seed, rank, step).
     batches = Prefetcher(lambda s: sampler.sample(np.random.default_rng([cfg.seed, dist_info.rank, s]), cfg.batch),
                          start=step)
@@ -355,6 +370,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise
     finally:
         batches.close()
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     bar.close()
     elapsed = elapsed_before + time.monotonic() - start
     validated_now = any(r["step"] == step and ("val_psnr" in r or "val_loss" in r) for r in rows[-2:])

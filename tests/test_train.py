@@ -232,3 +232,31 @@ def test_color_only_model_trains_on_renders_without_aovs(tmp_path: Path) -> None
     fit(full, progress=False)
     with pytest.raises(McDenoiseError, match="takes albedo and normal"):
         fit(replace(full, output=str(tmp_path / "x.pt"), init=str(tmp_path / "a.pt"), aux=False), progress=False)
+
+
+def test_sigterm_checkpoints_and_resume_continues(tmp_path: Path, tiny_scene: Path) -> None:
+    """A preempted farm job (SIGTERM) keeps its progress: checkpoint written, --resume goes on from it."""
+    import signal
+    import time
+
+    out = tmp_path / "m.pt"
+    cmd = [sys.executable, "-m", "mcdenoise.cli", "fit", str(tiny_scene), "-o", str(out), "--init", "scratch",
+           "--size", "tiny", "--steps", "100000", "--crop", "16", "--batch", "2", "--val-views", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "m.log.jsonl"
+    deadline = time.monotonic() + 120
+    time.sleep(5)  # past data checks and into the loop
+    while time.monotonic() < deadline and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            continue
+    err = proc.stderr.read()
+    assert proc.returncode == 130 and "checkpoint saved" in err, err
+    step = load_checkpoint(out)["step"]
+    assert 0 < step < 100000 and log.is_file()
+    r = subprocess.run([sys.executable, "-m", "mcdenoise.cli", "fit", "--resume", "-o", str(out), "--steps",
+                        str(step + 5)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert load_checkpoint(out)["step"] == step + 5
