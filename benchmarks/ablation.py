@@ -17,18 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from evalset import eval_views, evaluate, oidn, ours, print_table
+from throughput import train_rate
 
 from mcdenoise.checkpoint import load_checkpoint
-from mcdenoise.loss import hdr_loss
-from mcdenoise.model import PRESETS, UNet
-from mcdenoise.pipeline import network_input, network_output
 from mcdenoise.train import TrainConfig, fit
 
 # name -> TrainConfig fields that differ from the common ones (fast trunk, noisy targets, fp32)
@@ -46,28 +43,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def seconds_per_step(cfg: TrainConfig, steps: int = 15) -> float:
-    """Time of one training step of `cfg`'s model and precision (random data, after 3 warm-up steps)."""
-    torch.manual_seed(0)
-    net = UNet(PRESETS[cfg.size])
-    bf16 = cfg.precision == "bf16"
-    if bf16:
-        net = net.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    n, c = cfg.batch, cfg.crop
-    color, albedo, normal = torch.rand(n, 3, c, c) * 2, torch.rand(n, 3, c, c), torch.rand(n, 3, c, c)
-    for i in range(steps + 3):
-        if i == 3:
-            start = time.perf_counter()
-        x = network_input(color, albedo, normal, torch.ones(n))
-        if bf16:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            raw = net(x)
-        loss = hdr_loss(network_output(raw, color, net.cfg), color)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return (time.perf_counter() - start) / steps
+    """Time of one training step of `cfg`'s model and precision (random data, as throughput.py times it)."""
+    return cfg.batch * cfg.crop**2 / train_rate(cfg.size, steps, cfg.batch, cfg.crop, bf16=cfg.precision == "bf16")
 
 
 def main() -> None:

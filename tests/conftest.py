@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,29 @@ def tiny_model(tmp_path: Path) -> Path:
     net = UNet(PRESETS["tiny"])
     torch.nn.init.normal_(net.convs["dec_conv1c"].weight, std=0.05)
     return save_checkpoint(tmp_path / "tiny.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port: int, proc: subprocess.Popen | None = None, seconds: float = 30) -> None:
+    """Wait until a service on 127.0.0.1:port answers /readyz with 200; fail the test with its output if not."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    out = proc.stdout.read1().decode(errors="replace") if proc is not None and proc.stdout is not None else ""
+    pytest.fail(f"the service on port {port} did not become ready: {out}")

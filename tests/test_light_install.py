@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from conftest import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_scenes" / "cornell" / "cam0_box" / "render_000.exr"
@@ -31,20 +32,11 @@ def test_serve_extra_alone_denoises_and_serves(tmp_path: Path) -> None:
     r = subprocess.run([str(cli), "denoise", str(SAMPLE), "-o", str(out)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and out.stat().st_size > 10_000, r.stderr
 
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([str(cli), "serve", "--port", str(port)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+        wait_ready(port)
         req = urllib.request.Request(f"http://127.0.0.1:{port}/denoise", data=SAMPLE.read_bytes(),
                                      headers={"Content-Type": "image/x-exr"})
         with urllib.request.urlopen(req, timeout=120) as answer:

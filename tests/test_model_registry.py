@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from mcdenoise.server import Settings, create_app
 from mcdenoise.shipped import shipped_path
-from test_server import post_raw, render_bytes
+from test_server import render_bytes
 
 KEY = {"Authorization": "Bearer k3y"}
 

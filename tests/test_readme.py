@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import clean_image, make_scene, write_render
+from conftest import clean_image, free_port, make_scene, wait_ready, write_render
 from mcdenoise.exr import encode_exr, frame_channels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,15 +82,9 @@ def sandbox(root: Path) -> None:
                    cwd=root, check=True, capture_output=True, timeout=300)  # the model the examples call sq010.pt
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_every_readme_code_block_runs(tmp_path: Path) -> None:
     sandbox(tmp_path)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "MCDENOISE_MODELS_DIR": str(tmp_path / "models")}  # the named-models example uploads there
     server: subprocess.Popen | None = None
@@ -122,12 +113,7 @@ def test_every_readme_code_block_runs(tmp_path: Path) -> None:
                 if command.startswith("mcdenoise serve"):
                     server = subprocess.Popen(command.split("#")[0].split(), cwd=tmp_path, env=env,
                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    for _ in range(300):
-                        try:
-                            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
-                                break
-                        except OSError:
-                            time.sleep(0.1)
+                    wait_ready(port)
                     ran.append(command)
                     continue
                 r = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import blender_channels, clean_image, write_parts
+from conftest import blender_channels, clean_image, free_port, wait_ready, write_parts
 from mcdenoise.exr import encode_exr, frame_channels, probe, read_frame
 from mcdenoise.server import Settings, create_app
 
@@ -229,29 +228,15 @@ def test_service_imports_no_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_uvicorn_process(tmp_path: Path) -> None:
     """`mcdenoise serve` on a loopback port: start, POST a real EXR, read back a valid EXR, stop."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MCDENOISE_MAX_QUEUE": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "mcdenoise.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("server did not become ready: " + proc.stdout.read1().decode(errors="replace"))
+        wait_ready(port, proc)
         sample = Path(__file__).resolve().parents[1] / "sample_scenes" / "cornell" / "cam0_box" / "render_000.exr"
         req = urllib.request.Request(f"{base}/denoise", data=sample.read_bytes(), headers={"Content-Type": EXR})
         with urllib.request.urlopen(req, timeout=60) as r:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from mcdenoise.server import Settings, create_app
 from mcdenoise.server.app import content_disposition
+from conftest import free_port, wait_ready
 from test_server import EXR, post_raw, render_bytes
 
 
@@ -136,20 +137,13 @@ def test_places_are_taken_before_the_body_and_slow_bodies_time_out(tmp_path) -> 
     import urllib.error
     import urllib.request
 
-    from test_server import _free_port
-
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MCDENOISE_MAX_QUEUE": "0", "MCDENOISE_BODY_TIMEOUT_S": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "mcdenoise.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+        wait_ready(port)
         slow = socket.create_connection(("127.0.0.1", port), timeout=10)
         slow.sendall(b"POST /denoise HTTP/1.1\r\nHost: x\r\nContent-Type: image/x-exr\r\n"
                      b"Content-Length: 100000\r\n\r\nv/1\x01")  # 4 of 100000 bytes, then nothing

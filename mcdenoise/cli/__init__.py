@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show details and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_parser = sub.add_parser
-    sub.add_parser = lambda *a, **k: _add_parser(*a, parents=[common], **k)  # type: ignore[method-assign]
+    # Every subcommand: the common options, and epilogs (examples) printed as written.
+    sub.add_parser = lambda *a, **k: _add_parser(  # type: ignore[method-assign]
+        *a, parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter, **k)
     for command in COMMANDS:
         command.add_parser(sub)
     return parser

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     """Declare the subcommand and its options."""
     p = sub.add_parser("denoise", help="denoise EXR renders (color + albedo + normal)",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="EXR files, folders, quoted globs ('f/*.exr') or frame patterns (f.%%04d.exr, f.####.exr)")
     p.add_argument("-o", "--output", help="output file, or folder for several inputs (default: NAME.denoised.exr)")

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     """Declare the subcommand and its options."""
     p = sub.add_parser("eval", help="metrics and comparison images against reference renders",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG)
     p.add_argument("inputs", nargs="+", metavar="DENOISED.exr|SCENE_DIR")
     p.add_argument("--reference", help="reference EXR (with a single denoised file)")
     p.add_argument("--noisy", help="the noisy input EXR: also scored, and denoised by OIDN for comparison")

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     """Declare the subcommand and its options."""
     p = sub.add_parser("export", help="export a model to a self-contained ONNX file for render farms",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG)
     p.add_argument("model", nargs="?", help="model checkpoint (default: the shipped model)")
     p.add_argument("-o", "--output", required=True, help="ONNX file to write")
     p.add_argument("--half", action="store_true", help="float16 weights and math inside (for GPUs); I/O stays float32")

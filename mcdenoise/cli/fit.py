@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     """Declare the subcommand and its options."""
     p = sub.add_parser("fit", help="train or fine-tune a Noise2Noise model on pairs of noisy renders",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG)
     p.add_argument("scenes", nargs="*", metavar="SCENE_DIR", help="scene directories (see layout below)")
     p.add_argument("-o", "--output", required=True, help="model checkpoint to write (and --resume from)")
     p.add_argument("--init", default="default",

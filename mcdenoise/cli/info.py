@@ -76,9 +76,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Declare the subcommand and its options."""
-
     p = sub.add_parser("info", help="show an EXR's parts, channels and detected color/albedo/normal",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG)
     p.add_argument("files", nargs="+", metavar="FILE.exr")
     p.add_argument("--layer", help="view layer to use (default: the first one with color)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")

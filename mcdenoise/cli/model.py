@@ -57,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Declare the subcommand and its options."""
-    p = sub.add_parser("model", help="describe a model file (default: the shipped one)", epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser("model", help="describe a model file (default: the shipped one)", epilog=EPILOG)
     p.add_argument("model", nargs="?", help="model file, .pt or .onnx, or a shipped name (default: default)")
     p.add_argument("--release", metavar="OUT", help="write an inference-only float16 copy to OUT")
     p.set_defaults(func=run)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     """Declare the subcommand and its options."""
     p = sub.add_parser("render", help="render sample or procedural scenes with Mitsuba 3 into the scene layout",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG)
     p.add_argument("scenes", nargs="*", metavar="SCENE", help="named scene (see --list) or proc_<seed>")
     p.add_argument("-o", "--output", help="output folder (scene folders are created inside)")
     p.add_argument("--list", action="store_true", help="list the named scenes and exit")

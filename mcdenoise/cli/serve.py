@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     """Declare the subcommand and its options."""
     p = sub.add_parser("serve", help="run the HTTP denoising service (POST /denoise)",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EPILOG)
     model_options(p, backend=False, device=False)
     p.add_argument("--host", help="interface (default 127.0.0.1; 0.0.0.0 in containers)")
     p.add_argument("--port", type=int, help="port (default 8000)")
