@@ -79,7 +79,7 @@ def main() -> None:
     rate_file = out / "step_ms.json"
     stored = json.loads(rate_file.read_text()) if rate_file.is_file() else {}
     rates = {}
-    for spec, cfg, _ in runs:
+    for _, cfg, _ in runs:
         key = f"{cfg.size}/{cfg.precision}"
         if key not in stored:
             stored[key] = seconds_per_step(cfg) * 1e3

@@ -23,12 +23,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from mcdenoise.architecture import PRECISIONS
 from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 from mcdenoise.data import FrameCache, PairSampler, Prefetcher, View, check_views, collect_views, split_views
 from mcdenoise.errors import DataError, McDenoiseError
 from mcdenoise.loss import hdr_loss
 from mcdenoise.metrics import psnr_tonemapped, relmse
-from mcdenoise.architecture import PRECISIONS
 from mcdenoise.model import PRESETS, UNet
 from mcdenoise.pipeline import DenoisePipeline, network_input, network_output
 
