@@ -62,6 +62,19 @@ def test_procedural_scene_renders(tmp_path: Path) -> None:
 
 
 @pytest.mark.render
+def test_room_family_renders_and_is_named(tmp_path: Path) -> None:
+    """Interiors lit through a window: reproducible, reachable by name, and they render (lit, finite)."""
+    pytest.importorskip("mitsuba")
+    from mcdenoise.scenes import room_scene
+
+    assert room_scene(4).views == get_scene("room_4").views != room_scene(5).views
+    settings = RenderSettings(spp=2, count=1, width=24, height=24)
+    scene_dir = render_scene(room_scene(4), tmp_path, settings, views=["cam0"], progress=False)
+    frame = read_frame(scene_dir / "cam0_box" / "render_000.exr")
+    assert frame.has_aux and np.isfinite(frame.color).all() and frame.color.mean() > 0
+
+
+@pytest.mark.render
 def test_render_rejects_bad_settings(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="no view 'cam9'"):
         render_scene(get_scene("cornell"), tmp_path, RenderSettings(), views=["cam9"])

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from mcdenoise.errors import McDenoiseError
+from mcdenoise.scenes import FAMILIES
 
 EPILOG = """examples:
   mcdenoise render --list
@@ -32,16 +33,17 @@ def _size(text: str) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     """Render named and/or procedural scenes into the scene layout."""
     from mcdenoise.render import RenderSettings, render_scene
-    from mcdenoise.scenes import SCENES, get_scene, procedural_scene
+    from mcdenoise.scenes import SCENES, get_scene
 
     if args.list:
         for spec in SCENES.values():
             views = ", ".join(v.name for v in spec.views)
             print(f"{spec.name:<10} {spec.description}  [{'; '.join(spec.stresses)}]  views: {views}")
         print("proc_<seed> procedural random scene (see --procedural)")
+        print("room_<seed> procedural interior lit through a window (--procedural N --family room)")
         return 0
     specs = [get_scene(name) for name in args.scenes]
-    specs += [procedural_scene(args.first_seed + i) for i in range(args.procedural)]
+    specs += [FAMILIES[args.family](args.first_seed + i) for i in range(args.procedural)]
     if not specs:
         raise McDenoiseError("nothing to render: name scenes (see --list) or use --procedural N")
     if args.output is None:
@@ -70,6 +72,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--list", action="store_true", help="list the named scenes and exit")
     p.add_argument("--procedural", type=int, default=0, metavar="N", help="also render N procedural scenes")
     p.add_argument("--first-seed", type=int, default=0, metavar="S", help="seed of the first procedural scene")
+    p.add_argument("--family", choices=sorted(FAMILIES), default="proc",
+                   help="procedural family: proc (objects on a floor, default) or room (interiors lit through a window)")
     p.add_argument("--views", help="comma-separated camera views (default: all)")
     p.add_argument("--spp", type=int, default=4, help="samples per pixel of each noisy render (default 4)")
     p.add_argument("--count", type=int, default=4, help="noisy renders per view, different seeds (default 4)")

@@ -7,19 +7,23 @@ this package does not need Mitsuba installed.
 
 from mcdenoise.scenes.common import SceneSpec, View
 from mcdenoise.scenes.library import SCENES
-from mcdenoise.scenes.procedural import procedural_scene
+from mcdenoise.scenes.procedural import procedural_scene, room_scene
 
-__all__ = ["SCENES", "SceneSpec", "View", "procedural_scene", "get_scene"]
+__all__ = ["FAMILIES", "SCENES", "SceneSpec", "View", "get_scene", "procedural_scene", "room_scene"]
+
+# Procedural scene families: name prefix -> generator (`<prefix>_<seed>`).
+FAMILIES = {"proc": procedural_scene, "room": room_scene}
 
 
 def get_scene(name: str) -> SceneSpec:
-    """A named scene, or `proc_<seed>` for a procedural one; raises RenderError if unknown."""
+    """A named scene, or `proc_<seed>` / `room_<seed>` for a procedural one; raises RenderError if unknown."""
     from mcdenoise.errors import RenderError
 
     if name in SCENES:
         return SCENES[name]
-    if name.startswith("proc_") and name[5:].isdigit():
-        return procedural_scene(int(name[5:]))
+    family, _, seed = name.partition("_")
+    if family in FAMILIES and seed.isdigit():
+        return FAMILIES[family](int(seed))
     raise RenderError(
-        f"unknown scene {name!r}; named scenes: {', '.join(SCENES)}; or proc_<seed> for a procedural one"
+        f"unknown scene {name!r}; named scenes: {', '.join(SCENES)}; or proc_<seed> / room_<seed> for a procedural one"
     )

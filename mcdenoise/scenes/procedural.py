@@ -138,3 +138,102 @@ def procedural_scene(seed: int) -> SceneSpec:
         views=_views(seed),
         build=build,
     )
+
+
+# --------------------------------------------------------------------------------------- rooms
+# Interiors lit through an opening: the case users render most and denoisers find hardest (mostly
+# indirect light, a bright window in view, small bright emitters, glossy and glass objects, thin rods).
+ROOM = (3.0, 3.0, 3.0)  # half width (x), height (y), half depth (z); the window is in the z = -3 wall
+
+
+def _panel(mi: Any, x0: float, x1: float, y0: float, y1: float, z: float, bsdf: dict[str, Any]) -> dict[str, Any]:
+    """A two-sided wall rectangle [x0, x1] x [y0, y1] in the plane z."""
+    T = mi.ScalarTransform4f
+    return {"type": "rectangle", "to_world": T().translate([(x0 + x1) / 2, (y0 + y1) / 2, z])
+            .scale([(x1 - x0) / 2, (y1 - y0) / 2, 1.0]), "bsdf": {"type": "twosided", "bsdf": bsdf}}
+
+
+def _room_shell(mi: Any, rng: np.random.Generator) -> dict[str, Any]:
+    """Floor, ceiling, three walls and a window wall with a rectangular opening."""
+    T = mi.ScalarTransform4f
+    w, h, d = ROOM
+    wall = {"type": "diffuse", "reflectance": _reflectance(mi, rng) if rng.random() < 0.3 else
+            rgb(rng.uniform(0.4, 0.85, 3))}
+    shell: dict[str, Any] = {
+        "floor": {"type": "rectangle", "to_world": T().rotate([1, 0, 0], -90).scale([w, d, 1]),
+                  "bsdf": _material(mi, rng) if rng.random() < 0.3 else {"type": "diffuse",
+                                                                       "reflectance": _reflectance(mi, rng)}},
+        "ceiling": {"type": "rectangle", "to_world": T().translate([0, h, 0]).rotate([1, 0, 0], 90).scale([w, d, 1]),
+                    "bsdf": {"type": "twosided", "bsdf": {"type": "diffuse", "reflectance": rgb([0.8, 0.8, 0.8])}}},
+        "left": {"type": "rectangle", "to_world": T().translate([-w, h / 2, 0]).rotate([0, 1, 0], 90)
+                 .scale([d, h / 2, 1]), "bsdf": {"type": "twosided", "bsdf": wall}},
+        "right": {"type": "rectangle", "to_world": T().translate([w, h / 2, 0]).rotate([0, 1, 0], -90)
+                  .scale([d, h / 2, 1]), "bsdf": {"type": "twosided", "bsdf": wall}},
+        "front": _panel(mi, -w, w, 0.0, h, d, wall),
+    }
+    # The window: an opening of random size and place in the back wall (z = -d), framed by 4 panels.
+    ww, wh = float(rng.uniform(0.6, 2.5)), float(rng.uniform(0.6, 1.8))
+    cx, cy = float(rng.uniform(-w + ww / 2 + 0.2, w - ww / 2 - 0.2)), float(rng.uniform(wh / 2 + 0.3, h - wh / 2 - 0.2))
+    x0, x1, y0, y1 = cx - ww / 2, cx + ww / 2, cy - wh / 2, cy + wh / 2
+    shell["back_left"] = _panel(mi, -w, x0, 0.0, h, -d, wall)
+    shell["back_right"] = _panel(mi, x1, w, 0.0, h, -d, wall)
+    shell["back_below"] = _panel(mi, x0, x1, 0.0, y0, -d, wall)
+    shell["back_above"] = _panel(mi, x0, x1, y1, h, -d, wall)
+    return shell
+
+
+def _room_views(seed: int) -> tuple[View, ...]:
+    """Cameras inside the room, mostly facing the window wall, some across the room; some with depth of field."""
+    w, h, d = ROOM
+    views = []
+    for v in range(N_VIEWS):
+        rng = _rng(seed, 11, v)
+        origin = (rng.uniform(-w + 0.6, w - 0.6), rng.uniform(0.8, h - 0.6), rng.uniform(0.5, d - 0.4))
+        if rng.random() < 0.7:  # toward the window wall
+            target = (rng.uniform(-w + 0.5, w - 0.5), rng.uniform(0.4, h - 0.6), -d)
+        else:  # across the room: the window lights the scene from off screen
+            target = (rng.choice([-w, w]), rng.uniform(0.4, h - 0.6), rng.uniform(-d + 0.5, d - 1.0))
+        aperture = float(rng.uniform(0.01, 0.05)) if rng.random() < 0.2 else 0.0
+        views.append(View(f"cam{v}", tuple(float(c) for c in origin), tuple(float(c) for c in target),
+                          fov=float(rng.uniform(45, 75)), aperture=aperture))
+    return tuple(views)
+
+
+def room_scene(seed: int) -> SceneSpec:
+    """A reproducible random interior named `room_<seed>`: lit by a sky (and often the sun) through a window."""
+
+    def build(mi: Any, view: View) -> dict[str, Any]:
+        rng = _rng(seed, 10)
+        w, h, d = ROOM
+        scene = _room_shell(mi, rng)
+        scene["sky"] = sky_envmap(mi, rng, sun=float(rng.uniform(200, 2000)))
+        for i in range(int(rng.integers(2, 7))):
+            position = np.array([rng.uniform(-w + 0.8, w - 0.8), 0.0, rng.uniform(-d + 0.8, d - 1.2)])
+            shape = _shape(mi, rng, position, float(rng.uniform(0.15, 0.6)))
+            shape["bsdf"] = _material(mi, rng)
+            scene[f"object{i}"] = shape
+        if rng.random() < 0.5:  # thin geometry: rods, a rail, table legs
+            T = mi.ScalarTransform4f
+            bsdf = _material(mi, rng)
+            for i in range(int(rng.integers(2, 7))):
+                x, z = float(rng.uniform(-w + 0.3, w - 0.3)), float(rng.uniform(-d + 0.3, d - 0.8))
+                scene[f"rod{i}"] = {"type": "cylinder", "radius": float(rng.uniform(0.006, 0.03)),
+                                    "to_world": T().translate([x, 0.0, z]).rotate([1, 0, 0], -90)
+                                    .scale([1.0, 1.0, float(rng.uniform(0.5, h))]), "bsdf": bsdf}
+        if rng.random() < 0.4:  # small very bright emitters: the fireflies of indirect paths
+            for i in range(int(rng.integers(1, 3))):
+                radius = float(rng.uniform(0.02, 0.06))
+                pos = [float(rng.uniform(-w + 0.5, w - 0.5)), float(rng.uniform(1.0, h - 0.2)),
+                       float(rng.uniform(-d + 0.5, d - 0.5))]
+                scene[f"bulb{i}"] = {"type": "sphere", "center": pos, "radius": radius,
+                                     "emitter": area_light(rng.uniform(0.7, 1.0, 3) * rng.uniform(2, 8) / radius**2)}
+        return scene
+
+    return SceneSpec(
+        name=f"room_{seed}",
+        description=f"procedural interior lit through a window, seed {seed}",
+        stresses=("indirect light through an opening", "bright window in view", "thin geometry", "small emitters"),
+        views=_room_views(seed),
+        build=build,
+        max_depth=12,
+    )
