@@ -204,11 +204,14 @@ class PairSampler:
     """Draws random crops of (input render, target render) pairs from the training views."""
 
     def __init__(self, views: Sequence[View], cache: FrameCache, *, crop: int, target: str = "noisy",
-                 augment: bool = True) -> None:
+                 augment: bool = True, mix_spp: bool = False) -> None:
         self.views = list(views)
         self.cache = cache
         self.crop = crop
         self.target = target
+        # Inputs at several sample counts: the mean of 1 to k-1 of a view's k renders (the target is
+        # drawn from the renders left, so it stays independent of the input and unbiased).
+        self.mix_spp = mix_spp
         self.augment = augment  # flips/rotations, one RGB permutation, normal axis permutations/signs
 
     def sample(self, rng: np.random.Generator, batch: int) -> Batch:
@@ -223,10 +226,14 @@ class PairSampler:
             a = self.cache.get(view.renders[int(rng.integers(len(view.renders)))])
             b = self.cache.get(view.reference, need_aux=False)
             others = [b]
+            inputs = [a]
         else:
-            order = rng.permutation(len(view.renders))  # random order swaps the roles
-            a = self.cache.get(view.renders[int(order[0])])
-            rest = order[1:] if self.target == "mean" else order[1:2]
+            n = len(view.renders)
+            order = rng.permutation(n)  # random order swaps the roles
+            m = int(rng.integers(1, n)) if self.mix_spp and n > 2 else 1  # renders averaged into the input
+            inputs = [self.cache.get(view.renders[int(j)]) for j in order[:m]]
+            a = inputs[0]
+            rest = order[m:] if self.target == "mean" else order[m : m + 1]
             others = [self.cache.get(view.renders[int(j)]) for j in rest]
         h, w = a.color.shape[1:]
         c = self.crop
@@ -239,11 +246,14 @@ class PairSampler:
         normal = crop(a.normal)
         if self.augment:  # normals may be world- or camera-space depending on the renderer: randomise the frame
             normal = normal[rng.permutation(3)] * rng.choice(np.array([-1.0, 1.0], np.float32), size=(3, 1, 1))
-        target = crop(others[0].color).copy()  # a copy: a full-frame crop may be the cached array itself
-        for other in others[1:]:
-            target += crop(other.color)
-        target /= len(others)
-        color_, albedo = crop(a.color), crop(a.albedo)
+        def mean_crop(frames: list[CachedFrame]) -> np.ndarray:
+            """Mean of the frames' color crops (a copy: a full-frame crop may be the cached array itself)."""
+            out = crop(frames[0].color).copy()
+            for f in frames[1:]:
+                out += crop(f.color)
+            return out / len(frames)
+
+        target, color_, albedo = mean_crop(others), mean_crop(inputs), crop(a.albedo)
         return (color_[rgb], albedo[rgb], normal.astype(np.float32), np.float32(a.exposure),
                 np.ascontiguousarray(target[rgb]))
 

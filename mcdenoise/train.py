@@ -62,6 +62,7 @@ class TrainConfig:
     cache_mb: int = 4096  # memory budget of decoded frames (per process)
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
     precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU), "bf16" (autocast) or "fp32"
+    mix_spp: bool = False  # inputs averaged from 1..k-1 of a view's k renders (several sample counts)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -248,7 +249,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise DataError(f"renders are {smallest} px on their short side; the model needs at least {align}")
     if crop != cfg.crop and dist_info.main:
         log.warning("crop reduced from %d to %d px to fit the smallest view (multiple of %d)", cfg.crop, crop, align)
-    sampler = PairSampler(train_views, cache, crop=crop, target=cfg.target)
+    sampler = PairSampler(train_views, cache, crop=crop, target=cfg.target, mix_spp=cfg.mix_spp)
 
     # 3. Model, optimizer (paper: Adam b1 0.9, b2 0.99, eps 1e-8), bf16 autocast + channels_last on
     # CUDA, and on CPUs with fast bf16 matmuls (AMX) when asked for.

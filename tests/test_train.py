@@ -260,3 +260,24 @@ def test_sigterm_checkpoints_and_resume_continues(tmp_path: Path, tiny_scene: Pa
                         str(step + 5)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert load_checkpoint(out)["step"] == step + 5
+
+
+def test_mixed_sample_counts_split_the_renders(tiny_scene: Path) -> None:
+    """--mix-spp: the input is the mean of some renders, the target the mean of the others, never shared."""
+    views = collect_views([tiny_scene], "mean")
+    cache = FrameCache(2**30)
+    renders = {v.label: [cache.get(r).color for r in v.renders] for v in views}
+    sampler = PairSampler(views, cache, crop=32, target="mean", augment=False, mix_spp=True)
+    counts = set()
+    for seed in range(12):
+        b = sampler.sample(np.random.default_rng(seed), 1)
+        found = False
+        for frames in renders.values():
+            for m in (1, 2):
+                for subset in itertools.combinations(range(len(frames)), m):
+                    rest = [i for i in range(len(frames)) if i not in subset]
+                    if np.allclose(b.color[0], np.mean([frames[i] for i in subset], axis=0), rtol=1e-5) and \
+                            np.allclose(b.target[0], np.mean([frames[i] for i in rest], axis=0), rtol=1e-5):
+                        found, _ = True, counts.add(m)
+        assert found
+    assert counts == {1, 2}  # 3 renders: 1 or 2 averaged into the input

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             steps=args.steps or 0, minutes=args.minutes or 0.0, batch=args.batch, crop=args.crop, lr=args.lr,
             rampdown=args.rampdown, seed=args.seed, aux=not args.no_aux, target=args.target, val_views=args.val_views,
             val_scenes=list(args.val or []), val_every=args.val_every, checkpoint_minutes=args.checkpoint_minutes,
-            cache_mb=args.cache_mb, device=args.device, precision=args.precision,
+            cache_mb=args.cache_mb, device=args.device, precision=args.precision, mix_spp=args.mix_spp,
         )
     try:
         summary = fit(cfg, resume=args.resume)
@@ -95,6 +95,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--target", choices=TARGETS, default="noisy",
                    help="noisy: Noise2Noise (default); mean: the mean of the view's other renders (unbiased, "
                    "less noisy with >= 3 renders); clean: train against reference.exr (experiments)")
+    p.add_argument("--mix-spp", action="store_true",
+                   help="inputs at several sample counts: the mean of 1 to k-1 of a view's k renders, the target "
+                        "from the others (one model for 4, 8, 12 ... spp)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default): bf16 autocast on CUDA, fp32 on CPU; bf16 also pays on CPUs with AMX")
     p.add_argument("--val-views", type=int, default=-1,
