@@ -118,7 +118,8 @@ class OnnxBackend(Backend):
 
     name = "onnx"
 
-    def __init__(self, model: str | os.PathLike | bytes | None = None, device: str = "auto", threads: int = 0) -> None:
+    def __init__(self, model: str | os.PathLike | bytes | None = None, device: str = "auto", threads: int = 0,
+                 release_memory: bool = False) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -152,11 +153,14 @@ class OnnxBackend(Backend):
         self.model_version = meta.get("model.version", "?")
         self.metadata = dict(meta)
         self.device = self.session.get_providers()[0]
-        # Give the memory arena's growth back after every run: a service otherwise keeps the peak of
-        # its largest frame for good (issue 13: 1.8 GB after one 4K request).
-        self._run_options = ort.RunOptions()
-        shrink = "cpu:0;gpu:0" if self.device == "CUDAExecutionProvider" else "cpu:0"
-        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", shrink)
+        # release_memory: give the memory arena's growth back after every run, so a service returns to
+        # its baseline instead of keeping the peak of its largest frame (issue 13: 1.8 GB after one 4K
+        # request). It costs 15-40% per run (re-allocation), so the CLI leaves it off.
+        self._run_options: ort.RunOptions | None = None
+        if release_memory:
+            self._run_options = ort.RunOptions()
+            shrink = "cpu:0;gpu:0" if self.device == "CUDAExecutionProvider" else "cpu:0"
+            self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", shrink)
 
     def run(self, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float) -> np.ndarray:
         """One session run; the frame's exposure overrides the graph's automatic one."""
@@ -167,7 +171,7 @@ class OnnxBackend(Backend):
 
 
 def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = "auto", device: str = "auto",
-                 threads: int = 0) -> Backend:
+                 threads: int = 0, release_memory: bool = False) -> Backend:
     """Load a model with the right backend.
 
     auto: `.onnx` files and the shipped models run on ONNX Runtime when it is installed; PyTorch
@@ -185,4 +189,4 @@ def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = 
         return TorchBackend(model, device=device, threads=threads)  # type: ignore[arg-type]
     if not is_onnx and not name:
         raise McDenoiseError(f"{model}: --backend onnx needs an .onnx file; make one with: mcdenoise export {model} -o MODEL.onnx")
-    return OnnxBackend(model, device=device, threads=threads)
+    return OnnxBackend(model, device=device, threads=threads, release_memory=release_memory)

@@ -29,8 +29,11 @@ class Denoiser:
     """A loaded model (ONNX Runtime or PyTorch backend) plus tiling; call `denoise` on frames."""
 
     def __init__(self, model: str | os.PathLike | bytes | None = None, *, backend: str | Backend = "auto",
-                 device: str = "auto", max_memory_mb: float = DEFAULT_MAX_MEMORY_MB, threads: int = 0) -> None:
-        self.backend = backend if isinstance(backend, Backend) else open_backend(model, backend, device, threads)
+                 device: str = "auto", max_memory_mb: float = DEFAULT_MAX_MEMORY_MB, threads: int = 0,
+                 release_memory: bool = False) -> None:
+        """`release_memory`: ONNX Runtime returns its working memory after each run (services; slower)."""
+        self.backend = backend if isinstance(backend, Backend) else open_backend(
+            model, backend, device, threads, release_memory=release_memory)
         self.max_memory_mb = max_memory_mb
         log.debug("model %s", self.backend.describe())
 

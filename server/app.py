@@ -171,7 +171,7 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def release_memory() -> None:
+def trim_heap() -> None:
     """Give freed heap pages back to the OS after a request (glibc keeps them otherwise), so the
     process returns to its baseline size between frames."""
     try:
@@ -203,12 +203,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Load the model once; the app answers /readyz with 200 only after this."""
         app.state.denoiser = await anyio.to_thread.run_sync(lambda: Denoiser(
             settings.model, backend=settings.backend, device=settings.device, max_memory_mb=settings.max_memory_mb,
-            threads=settings.threads))
+            threads=settings.threads, release_memory=settings.release_memory))
         app.state.limiter = Limiter(settings.max_concurrency, settings.max_queue, settings.queue_timeout_s)
         app.state.registry = ModelRegistry(
             app.state.denoiser, settings.models_dir, max_loaded=settings.max_loaded_models,
             open_model=lambda source: Denoiser(source, backend=settings.backend, device=settings.device,
-                                               max_memory_mb=settings.max_memory_mb, threads=settings.threads))
+                                               max_memory_mb=settings.max_memory_mb, threads=settings.threads,
+                                               release_memory=settings.release_memory))
         log.info("model %s ready", app.state.denoiser.backend.describe())
         yield
         app.state.denoiser = None
@@ -261,7 +262,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         run_denoise, denoiser, color, albedo, normal, params, settings)
                 finally:
                     del color, albedo, normal
-                    await anyio.to_thread.run_sync(release_memory)
+                    if settings.release_memory:
+                        await anyio.to_thread.run_sync(trim_heap)
         metrics.pixels += pixels
         timing = ", ".join(f"{k};dur={1000 * v:.1f}" for k, v in {"queue": waited, **timings}.items())
         return Response(data, media_type=EXR_MEDIA, headers={
