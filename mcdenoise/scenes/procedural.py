@@ -94,6 +94,14 @@ def _lights(mi: Any, rng: np.random.Generator) -> dict[str, Any]:
     return lights
 
 
+def _camera(name: str, origin: Any, target: Any, rng: np.random.Generator, *, fov: tuple[float, float],
+            dof: float, aperture: tuple[float, float]) -> View:
+    """A view from `origin` to `target`: depth of field with probability `dof`, then a random field of view."""
+    radius = float(rng.uniform(*aperture)) if rng.random() < dof else 0.0
+    return View(name, tuple(float(c) for c in origin), tuple(float(c) for c in target),
+                fov=float(rng.uniform(*fov)), aperture=radius)
+
+
 def _views(seed: int) -> tuple[View, ...]:
     """Cameras on a ring around the scene centre, some with depth of field."""
     views = []
@@ -105,9 +113,7 @@ def _views(seed: int) -> tuple[View, ...]:
         origin = (distance * np.cos(elevation) * np.sin(azimuth), 0.3 + distance * np.sin(elevation),
                   distance * np.cos(elevation) * np.cos(azimuth))
         target = (rng.uniform(-0.5, 0.5), rng.uniform(0.2, 0.8), rng.uniform(-0.5, 0.5))
-        aperture = float(rng.uniform(0.03, 0.15)) if rng.random() < 0.25 else 0.0
-        views.append(View(f"cam{v}", tuple(float(c) for c in origin), tuple(float(c) for c in target),
-                          fov=float(rng.uniform(30, 60)), aperture=aperture))
+        views.append(_camera(f"cam{v}", origin, target, rng, fov=(30, 60), dof=0.25, aperture=(0.03, 0.15)))
     return tuple(views)
 
 
@@ -193,9 +199,7 @@ def _room_views(seed: int) -> tuple[View, ...]:
             target = (rng.uniform(-w + 0.5, w - 0.5), rng.uniform(0.4, h - 0.6), -d)
         else:  # across the room: the window lights the scene from off screen
             target = (rng.choice([-w, w]), rng.uniform(0.4, h - 0.6), rng.uniform(-d + 0.5, d - 1.0))
-        aperture = float(rng.uniform(0.01, 0.05)) if rng.random() < 0.2 else 0.0
-        views.append(View(f"cam{v}", tuple(float(c) for c in origin), tuple(float(c) for c in target),
-                          fov=float(rng.uniform(45, 75)), aperture=aperture))
+        views.append(_camera(f"cam{v}", origin, target, rng, fov=(45, 75), dof=0.2, aperture=(0.01, 0.05)))
     return tuple(views)
 
 
