@@ -246,6 +246,7 @@ class PairSampler:
         normal = crop(a.normal)
         if self.augment:  # normals may be world- or camera-space depending on the renderer: randomise the frame
             normal = normal[rng.permutation(3)] * rng.choice(np.array([-1.0, 1.0], np.float32), size=(3, 1, 1))
+
         def mean_crop(frames: list[CachedFrame]) -> np.ndarray:
             """Mean of the frames' color crops (a copy: a full-frame crop may be the cached array itself)."""
             out = crop(frames[0].color).copy()
