@@ -246,6 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def denoise(request: Request, registry: RegistryDep, params: Annotated[DenoiseParams, Depends()]) -> Response:
         """Denoise one EXR frame (color + albedo + normal)."""
         limiter: Limiter = request.app.state.limiter
+        registry.check(params.model)  # an unknown model name is refused before the body is read
         async with limiter.admit():  # a place is taken (or 503) before the body is read
             try:
                 with anyio.fail_after(settings.body_timeout_s):

@@ -75,24 +75,31 @@ class ModelRegistry:
         path = self.models_dir / f"{name}.onnx"
         return path if path.is_file() else None
 
+    def _source(self, name: str) -> str:
+        """What `name` loads from (a models-dir file or a shipped name); raise when there is none."""
+        check_name(name)
+        path = self._file(name)
+        if path is not None:
+            return str(path)
+        if name in SHIPPED:
+            return name
+        raise UnknownModel(f"no model named {name!r}; GET /v1/models lists them")
+
+    def check(self, name: str | None) -> None:
+        """Raise, cheaply (nothing is loaded), when `?model=NAME` names no model of this service."""
+        if name is not None and name != DEFAULT and name not in self._loaded:
+            self._source(name)
+
     def get(self, name: str | None) -> Denoiser:
-        """The model for `?model=NAME` (None or "default": the service's own)."""
+        """The model for `?model=NAME` (None or "default": the service's own), loaded on first use."""
         if name is None or name == DEFAULT:
             return self.default
-        check_name(name)
         with self._lock:
             hit = self._loaded.get(name)
             if hit is not None:
                 self._loaded.move_to_end(name)
                 return hit
-            path = self._file(name)
-            if path is not None:
-                source: str | None = str(path)
-            elif name in SHIPPED:
-                source = name
-            else:
-                raise UnknownModel(f"no model named {name!r}; GET /v1/models lists them")
-            denoiser = self._open(source)
+            denoiser = self._open(self._source(name))
             self._loaded[name] = denoiser
             while len(self._loaded) > self.max_loaded:
                 old, _ = self._loaded.popitem(last=False)

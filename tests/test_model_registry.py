@@ -85,3 +85,13 @@ def test_registry_needs_the_key_and_a_models_dir() -> None:
         assert c.put("/v1/models/x", content=b"x").status_code == 401
         r = c.put("/v1/models/x", content=shipped_path("lean", ".onnx").read_bytes(), headers=KEY)
         assert r.status_code == 409 and "MCDENOISE_MODELS_DIR" in r.json()["detail"]
+
+
+def test_unknown_model_is_refused_before_the_body_is_read(registry_client: TestClient) -> None:
+    # The body is not an EXR: a 404 (not a 400) shows the name was checked before any decoding.
+    r = registry_client.post("/denoise", content=b"not read", params={"model": "nosuch"},
+                             headers={**KEY, "Content-Type": "image/x-exr"})
+    assert r.status_code == 404 and r.json()["error"] == "UnknownModel"
+    r = registry_client.post("/denoise", content=b"not read", params={"model": "../x"},
+                             headers={**KEY, "Content-Type": "image/x-exr"})
+    assert r.status_code == 422 and r.json()["error"] == "BadModelName"
