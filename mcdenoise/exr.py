@@ -11,14 +11,11 @@ Rules worth knowing:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import os
 import struct
-import sys
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -26,6 +23,7 @@ from typing import Any, Union
 import numpy as np
 import OpenEXR
 
+from mcdenoise import native
 from mcdenoise.atomic import atomic_write
 from mcdenoise.channels import (
     RULES,
@@ -131,40 +129,6 @@ def _display_name(source: ExrSource, name: str | None) -> str:
     return os.fspath(source)
 
 
-# When True (the CLI sets it), lines that OpenEXR's C library prints on stderr while decoding a
-# damaged file are captured and logged at debug level instead of reaching the terminal before our
-# one-line error. Off by default: it redirects the process-wide stderr descriptor for the call.
-CAPTURE_NATIVE_MESSAGES = False
-
-
-@contextlib.contextmanager
-def _native_stderr_captured(name: str) -> Iterator[None]:
-    """Redirect fds 1 and 2 into a temp file for the duration (when CAPTURE_NATIVE_MESSAGES), then log it.
-
-    The bindings print some warnings on stdout ("Warning: Exception raised reading pixel data") and
-    the C library its errors on stderr.
-    """
-    if not CAPTURE_NATIVE_MESSAGES:
-        yield
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            for fd, copy in zip((1, 2), saved):
-                os.dup2(copy, fd)
-                os.close(copy)
-            sink.seek(0)
-            text = sink.read().decode(errors="replace").strip()
-            if text:
-                log.debug("%s: OpenEXR said:\n%s", name, text)
-
-
 def _open(source: ExrSource, name: str, *, header_only: bool) -> OpenEXR.File:
     """Open an EXR from a path or bytes, turning every failure into a one-line ExrError."""
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -191,7 +155,7 @@ def _open(source: ExrSource, name: str, *, header_only: bool) -> OpenEXR.File:
             raise ExrError(f"{name}: not an OpenEXR image (bad magic number)")
         target = str(path)
     try:
-        with _native_stderr_captured(name):
+        with native.output_captured(f"{name}: OpenEXR", log):
             if header_only:
                 return OpenEXR.File(target, header_only=True)
             return OpenEXR.File(target, separate_channels=True)

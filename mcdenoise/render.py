@@ -1,4 +1,4 @@
-"""Render scenes with Mitsuba 3 into the scene directory layout (see `mcdenoise.layout`)."""
+"""Render scenes with Mitsuba 3 or Blender Cycles into the scene directory layout (see `mcdenoise.layout`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MITSUBA_VARIANT = "scalar_rgb"  # the LLVM/CUDA variants are not available on every machine
 REFERENCE_CHUNK_SPP = 64  # the reference is averaged from chunks of this many spp (progress, memory)
+RENDER_BACKENDS = ("mitsuba", "blender")  # `render --backend`: Mitsuba 3 (scalar_rgb) or Cycles through bpy
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class RenderSettings:
     seed: int = 0  # shifts every render's seed, for more independent data of the same scene
     pixel_type: str = "half"  # EXR pixel type of the written files
     force: bool = False  # re-render files that already exist (otherwise they are kept: resumable)
+    backend: str = "mitsuba"  # one of RENDER_BACKENDS
 
 
 def load_mitsuba() -> Any:
@@ -75,6 +77,8 @@ def _validate(spec: SceneSpec, settings: RenderSettings, views: Sequence[str] | 
         raise RenderError("--spp and --count must be at least 1 and --reference-spp at least 0")
     if not (1 <= settings.width <= 8192 and 1 <= settings.height <= 8192):
         raise RenderError(f"image size {settings.width}x{settings.height} is out of range (1..8192)")
+    if settings.backend not in RENDER_BACKENDS:
+        raise RenderError(f"unknown render backend {settings.backend!r}; use {' or '.join(RENDER_BACKENDS)}")
     bad = [f for f in settings.filters if f not in PIXEL_FILTERS]
     if bad:
         raise RenderError(f"unknown pixel filter {bad[0]!r}; use {' or '.join(PIXEL_FILTERS)}")
@@ -87,6 +91,49 @@ def _validate(spec: SceneSpec, settings: RenderSettings, views: Sequence[str] | 
     return [known[v] for v in views]
 
 
+class _MitsubaView:
+    """One (view, pixel filter) of a scene loaded in Mitsuba, rendered as often as needed with new seeds."""
+
+    def __init__(self, spec: SceneSpec, view: Any, width: int, height: int, pixel_filter: str) -> None:
+        self.mi = load_mitsuba()
+        self.scene = self.mi.load_dict(full_scene(self.mi, spec, view, width, height, pixel_filter))
+        self.film = self.scene.sensors()[0].film()
+
+    def render(self, path: Path, spp: int, seed: int, pixel_type: str, header: dict[str, Any]) -> None:
+        """Render `spp` samples with `seed` into a single-part EXR."""
+        self.mi.render(self.scene, spp=spp, seed=seed)
+        buffers = _buffers(self.film)
+        write_exr(path, frame_channels(buffers["color"], albedo=buffers["albedo"], normal=buffers["normal"]),
+                  header={**header, "mcdenoise_spp": spp, "mcdenoise_seed": seed}, pixel_type=pixel_type)
+
+    def reference(self, path: Path, spp: int, seed: int, header: dict[str, Any], bar: tqdm) -> None:
+        """Average independent chunks of `REFERENCE_CHUNK_SPP` samples into a high-spp reference."""
+        sums: dict[str, np.ndarray] = {}
+        done = 0
+        chunk_index = 0
+        while done < spp:
+            chunk = min(REFERENCE_CHUNK_SPP, spp - done)
+            self.mi.render(self.scene, spp=chunk, seed=(seed + chunk_index) & 0x7FFFFFFF)
+            for role, buffer in _buffers(self.film).items():
+                sums[role] = sums.get(role, 0) + buffer * chunk  # weight chunks by their sample count
+            done += chunk
+            chunk_index += 1
+            bar.update(chunk)
+        mean = {role: total / done for role, total in sums.items()}
+        write_exr(path, frame_channels(mean["color"], albedo=mean["albedo"], normal=mean["normal"]),
+                  header={**header, "mcdenoise_spp": spp, "mcdenoise_seed": seed}, pixel_type="float")
+
+
+def _backend(name: str) -> tuple[str, Any]:
+    """(renderer description, view class) of a render backend; raises RenderError if it is not installed."""
+    if name == "blender":
+        from mcdenoise.cycles import CyclesView, load_bpy, renderer_name
+
+        return renderer_name(load_bpy()), CyclesView
+    mi = load_mitsuba()
+    return f"Mitsuba {mi.__version__} {MITSUBA_VARIANT}", _MitsubaView
+
+
 def render_scene(
     spec: SceneSpec,
     out_root: str | Path,
@@ -97,13 +144,14 @@ def render_scene(
 ) -> Path:
     """Render every (view, filter) of `spec` into OUT_ROOT/<scene>/<view>_<filter>/; return the scene dir."""
     chosen = _validate(spec, settings, views)
-    mi = load_mitsuba()
+    renderer, view_class = _backend(settings.backend)
     scene_dir = Path(out_root) / spec.name
     scene_dir.mkdir(parents=True, exist_ok=True)
     meta_path = scene_dir / METADATA_NAME
     metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    metadata.update(scene=spec.name, description=spec.description, stresses=list(spec.stresses),
-                    renderer=f"Mitsuba {mi.__version__} {MITSUBA_VARIANT}")
+    if metadata.get("renderer", renderer).split(" ")[0] != renderer.split(" ")[0]:
+        raise RenderError(f"{scene_dir} holds renders of {metadata['renderer']}; render {renderer} into another folder")
+    metadata.update(scene=spec.name, description=spec.description, stresses=list(spec.stresses), renderer=renderer)
     metadata.setdefault("views", {})
 
     per_view = settings.count * settings.spp + settings.reference_spp
@@ -114,31 +162,27 @@ def render_scene(
                 view_name = f"{view.name}_{pixel_filter}"
                 view_dir = scene_dir / view_name
                 view_dir.mkdir(exist_ok=True)
-                scene = mi.load_dict(full_scene(mi, spec, view, settings.width, settings.height, pixel_filter))
-                film = scene.sensors()[0].film()
                 header = {
-                    "renderer": metadata["renderer"],
+                    "renderer": renderer,
                     "mcdenoise_scene": spec.name,
                     "mcdenoise_view": view_name,
                     "mcdenoise_filter": pixel_filter,
                 }
-                seeds = []
-                for i in range(settings.count):
-                    seed = _seed(spec.name, view_name, settings.seed, i)
-                    seeds.append(seed)
-                    path = view_dir / render_name(i)
-                    if path.exists() and not settings.force:
+                seeds = [_seed(spec.name, view_name, settings.seed, i) for i in range(settings.count)]
+                todo = [i for i in range(settings.count) if settings.force or not (view_dir / render_name(i)).exists()]
+                reference = view_dir / REFERENCE_NAME
+                need_reference = settings.reference_spp and (settings.force or not reference.exists())
+                bar.update(settings.spp * (settings.count - len(todo)))
+                if not need_reference:
+                    bar.update(settings.reference_spp)
+                if todo or need_reference:  # building a scene costs seconds: only when something is missing
+                    renders = view_class(spec, view, settings.width, settings.height, pixel_filter)
+                    for i in todo:
+                        renders.render(view_dir / render_name(i), settings.spp, seeds[i], settings.pixel_type, header)
                         bar.update(settings.spp)
-                        continue
-                    mi.render(scene, spp=settings.spp, seed=seed)
-                    buffers = _buffers(film)
-                    write_exr(path, frame_channels(buffers["color"], albedo=buffers["albedo"], normal=buffers["normal"]),
-                              header={**header, "mcdenoise_spp": settings.spp, "mcdenoise_seed": seed},
-                              pixel_type=settings.pixel_type)
-                    bar.update(settings.spp)
-                if settings.reference_spp:
-                    _render_reference(mi, scene, film, view_dir / REFERENCE_NAME, header, settings,
-                                      _seed(spec.name, view_name, "reference"), bar)
+                    if need_reference:
+                        renders.reference(reference, settings.reference_spp, _seed(spec.name, view_name, "reference"),
+                                          header, bar)
                 metadata["views"][view_name] = {
                     "camera": view.name, "origin": list(view.origin), "target": list(view.target), "fov": view.fov,
                     "aperture": view.aperture, "filter": pixel_filter, "spp": settings.spp, "seeds": seeds,
@@ -147,26 +191,3 @@ def render_scene(
                 }
                 write_metadata(scene_dir, metadata)
     return scene_dir
-
-
-def _render_reference(mi: Any, scene: Any, film: Any, path: Path, header: dict[str, Any],
-                      settings: RenderSettings, seed: int, bar: tqdm) -> None:
-    """Average independent chunks of `REFERENCE_CHUNK_SPP` samples into a high-spp reference."""
-    if path.exists() and not settings.force:
-        bar.update(settings.reference_spp)
-        return
-    sums: dict[str, np.ndarray] = {}
-    done = 0
-    chunk_index = 0
-    while done < settings.reference_spp:
-        spp = min(REFERENCE_CHUNK_SPP, settings.reference_spp - done)
-        mi.render(scene, spp=spp, seed=(seed + chunk_index) & 0x7FFFFFFF)
-        for role, buffer in _buffers(film).items():
-            sums[role] = sums.get(role, 0) + buffer * spp  # weight chunks by their sample count
-        done += spp
-        chunk_index += 1
-        bar.update(spp)
-    mean = {role: s / done for role, s in sums.items()}
-    write_exr(path, frame_channels(mean["color"], albedo=mean["albedo"], normal=mean["normal"]),
-              header={**header, "mcdenoise_spp": settings.reference_spp, "mcdenoise_seed": seed},
-              pixel_type="float")

@@ -36,9 +36,9 @@ def setup_logging(verbose: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
-    from mcdenoise import exr
+    from mcdenoise import native
 
-    exr.CAPTURE_NATIVE_MESSAGES = True  # OpenEXR's own stderr lines go to the debug log, not the terminal
+    native.CAPTURE = True  # OpenEXR's and Blender's own output lines go to the debug log, not the terminal
 
 
 def nonnegative(text: str) -> int:

@@ -1,4 +1,4 @@
-"""`mcdenoise render`: render sample or procedural scenes with Mitsuba 3 into the scene layout."""
+"""`mcdenoise render`: render sample or procedural scenes with Mitsuba 3 or Blender Cycles into the scene layout."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ EPILOG = """examples:
   mcdenoise render cornell glass -o data/ --spp 4 --count 4 --reference-spp 1024
   mcdenoise render --procedural 50 --first-seed 1000 -o data/train --filter both
   mcdenoise render cornell -o data/ --views cam0 --size 320x240
+  mcdenoise render interior -o data/cycles --backend blender --reference-spp 1024   (Cycles; needs mcdenoise[blender])
 
 layout written: OUT/<scene>/<view>_<filter>/render_000.exr ... [reference.exr], OUT/<scene>/scene.json
 Existing files are kept (an interrupted run resumes); --force re-renders them.
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     filters = ("box", "gaussian") if args.filter == "both" else (args.filter,)
     settings = RenderSettings(
         spp=args.spp, count=args.count, reference_spp=args.reference_spp, width=width, height=height,
-        filters=filters, seed=args.seed, pixel_type=args.pixel_type, force=args.force,
+        filters=filters, seed=args.seed, pixel_type=args.pixel_type, force=args.force, backend=args.backend,
     )
     views = args.views.split(",") if args.views else None
     from tqdm import tqdm
@@ -65,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Declare the subcommand and its options."""
-    p = sub.add_parser("render", help="render sample or procedural scenes with Mitsuba 3 into the scene layout",
+    from mcdenoise.render import RENDER_BACKENDS
+
+    p = sub.add_parser("render", help="render sample or procedural scenes (Mitsuba 3 or Cycles) into the scene layout",
                        epilog=EPILOG)
     p.add_argument("scenes", nargs="*", metavar="SCENE", help="named scene (see --list) or proc_<seed>")
     p.add_argument("-o", "--output", help="output folder (scene folders are created inside)")
@@ -74,6 +77,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--first-seed", type=int, default=0, metavar="S", help="seed of the first procedural scene")
     p.add_argument("--family", choices=sorted(FAMILIES), default="proc",
                    help="procedural family: proc (objects on a floor, default) or room (interiors lit through a window)")
+    p.add_argument("--backend", choices=RENDER_BACKENDS, default="mitsuba",
+                   help="renderer: mitsuba (Mitsuba 3, default) or blender (Cycles through bpy, Blender's own EXRs)")
     p.add_argument("--views", help="comma-separated camera views (default: all)")
     p.add_argument("--spp", type=int, default=4, help="samples per pixel of each noisy render (default 4)")
     p.add_argument("--count", type=int, default=4, help="noisy renders per view, different seeds (default 4)")
@@ -81,7 +86,8 @@ def add_parser(sub: Any) -> None:
                    help="also render reference.exr with this many spp (for metrics only; default none)")
     p.add_argument("--size", type=_size, default=(256, 256), metavar="N|WxH", help="image size (default 256)")
     p.add_argument("--filter", choices=("box", "gaussian", "both"), default="box",
-                   help="pixel filter; gaussian (Mitsuba's default) splats and correlates noise (default box)")
+                   help="pixel filter; gaussian (Mitsuba's default) splats and correlates noise (default box); "
+                        "Cycles samples its filter, so both keep pixels' noise independent there")
     p.add_argument("--seed", type=int, default=0, help="offset for every render's seed (default 0)")
     p.add_argument("--pixel-type", choices=("half", "float"), default="half", help="EXR pixel type (default half)")
     p.add_argument("--force", action="store_true", help="re-render files that already exist")

@@ -116,6 +116,41 @@ def _dof(mi: Any, view: View) -> dict[str, Any]:
     return scene
 
 
+def _interior(mi: Any, view: View) -> dict[str, Any]:
+    """A room lit by sky and sun through a window: a glass ball, a brushed-metal ball, a textured box."""
+    from mcdenoise.scenes.procedural import ROOM, _panel
+
+    T = mi.ScalarTransform4f
+    w, h, d = ROOM
+    wall = {"type": "diffuse", "reflectance": rgb([0.75, 0.72, 0.65])}
+    x0, x1, y0, y1 = -1.6, 0.4, 1.0, 2.4  # the window opening in the back wall (z = -d)
+    rng = np.random.default_rng(5)
+    scene: dict[str, Any] = {
+        "floor": {"type": "rectangle", "to_world": T().rotate([1, 0, 0], -90).scale([w, d, 1]),
+                  "bsdf": {"type": "roughplastic", "alpha": 0.25,
+                           "diffuse_reflectance": bitmap_texture(mi, texture_image("bricks", rng), 4)}},
+        "ceiling": {"type": "rectangle", "to_world": T().translate([0, h, 0]).rotate([1, 0, 0], 90).scale([w, d, 1]),
+                    "bsdf": {"type": "twosided", "bsdf": {"type": "diffuse", "reflectance": rgb([0.8, 0.8, 0.8])}}},
+        "left": _panel(mi, -d, d, 0.0, h, 0.0, wall) | {"to_world": T().translate([-w, h / 2, 0]).rotate([0, 1, 0], 90)
+                                                        .scale([d, h / 2, 1])},
+        "right": _panel(mi, -d, d, 0.0, h, 0.0, wall) | {"to_world": T().translate([w, h / 2, 0]).rotate([0, 1, 0], -90)
+                                                         .scale([d, h / 2, 1])},
+        "front": _panel(mi, -w, w, 0.0, h, d, wall),
+        "back_left": _panel(mi, -w, x0, 0.0, h, -d, wall),
+        "back_right": _panel(mi, x1, w, 0.0, h, -d, wall),
+        "back_below": _panel(mi, x0, x1, 0.0, y0, -d, wall),
+        "back_above": _panel(mi, x0, x1, y1, h, -d, wall),
+        "sky": sky_envmap(mi, np.random.default_rng(13), sun=800.0),  # seed 13: the sun shines in
+        "glass": {"type": "sphere", "center": [-0.5, 0.45, -0.6], "radius": 0.45,
+                  "bsdf": {"type": "dielectric", "int_ior": 1.5}},
+        "metal": {"type": "sphere", "center": [0.7, 0.4, -0.2], "radius": 0.4,
+                  "bsdf": {"type": "roughconductor", "material": "Cu", "alpha": 0.12}},
+        "box": {"type": "cube", "to_world": T().translate([1.6, 0.35, -1.4]).rotate([0, 1, 0], 30).scale(0.35),
+                "bsdf": {"type": "diffuse", "reflectance": bitmap_texture(mi, texture_image("stripes", rng), 2)}},
+    }
+    return scene
+
+
 SCENES: dict[str, SceneSpec] = {
     spec.name: spec
     for spec in (
@@ -154,6 +189,13 @@ SCENES: dict[str, SceneSpec] = {
             (View("cam0", (0.0, 0.8, 4.5), (0.0, 0.4, 0.0), aperture=0.08),
              View("cam1", (1.5, 1.0, 4.0), (0.0, 0.4, -2.0), aperture=0.15, fov=35.0)),
             _dof,
+        ),
+        SceneSpec(
+            "interior", "a room lit through a window, glass and metal balls", (
+                "indirect light through an opening", "bright window in view", "glass", "glossy metal"),
+            (View("cam0", (1.8, 1.4, 2.4), (-0.3, 0.9, -2.0), fov=60.0),
+             View("cam1", (-2.2, 1.6, 2.0), (0.6, 0.5, -1.0), fov=55.0)),
+            _interior, max_depth=12,
         ),
     )
 }
