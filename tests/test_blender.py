@@ -175,4 +175,9 @@ def test_addon_end_to_end_against_a_live_service(tmp_path: Path) -> None:
                                 "pairs/Scene/mcdenoise_camera_box/render_001.exr"]
     assert r["fit"] == "" and r["model_after_fit"] == "shot010" and (tmp_path / "models" / "shot010.onnx").is_file()
     assert r["denoise_with_fit"] == ""
+    # Local mode runs mcdenoise's own inference path inside Blender's Python.
+    assert r["local"] == "" and r["local_save"] == ""
+    local = read_frame(out / "saved_local.exr").color
+    assert local.shape == (64, 64, 3) and np.isfinite(local).all()
+    assert "missing.onnx" in r["local_missing_model"]
     assert r["clean_after_unregister"]

@@ -96,6 +96,14 @@ results["fit"] = call(bpy.ops.mcdenoise.fit, wait=True)
 results["model_after_fit"] = scene.mcdenoise.model
 results["denoise_with_fit"] = call(bpy.ops.mcdenoise.denoise_render, wait=True)
 
+# Local mode: mcdenoise (with onnxruntime) in this Python, the shipped model; a missing model file is an error.
+prefs.mode, scene.mcdenoise.model = "LOCAL", ""
+results["local"] = call(bpy.ops.mcdenoise.denoise_render, wait=True)
+results["local_save"] = call(bpy.ops.mcdenoise.save_denoised, filepath=str(out / "saved_local.exr"))
+scene.mcdenoise.model = str(out / "missing.onnx")
+results["local_missing_model"] = call(bpy.ops.mcdenoise.denoise_render, wait=True)
+prefs.mode, scene.mcdenoise.model = "SERVICE", ""
+
 # Unregister: nothing of the add-on stays behind.
 bpy.ops.preferences.addon_disable(module=module)
 handlers = [fn for name in ("render_init", "render_write", "render_complete")
