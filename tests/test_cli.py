@@ -54,7 +54,7 @@ def test_user_error_is_one_line_without_traceback(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "mcdenoise: error: unknown scene 'nope'; named scenes: cornell, metals, glass, textures, fireflies, dof; "
+        "mcdenoise: error: unknown scene 'nope'; named scenes: cornell, metals, glass, textures, fireflies, dof, interior; "
         "or proc_<seed> / room_<seed> for a procedural one"]
 
 
