@@ -159,6 +159,8 @@ def test_addon_end_to_end_against_a_live_service(tmp_path: Path) -> None:
     assert "refused the API key (401)" in r["wrong_key"]
     assert "404" in r["unknown_model"] and "no_such_model" in r["unknown_model"]
     assert "cannot reach the mcdenoise service" in r["service_down"]
+    assert "save the .blend first" in r["pairs_unsaved_blend"]
+    assert "use Render Training Pairs first" in r["fit_without_pairs"]
     assert not any("Traceback" in str(v) for v in r.values())
     # Denoise render: shown as an image, saved as EXR, right size, finite, closer to 256 spp than the input.
     assert r["denoise"] == "" and r["image_shown"] and r["save"] == ""

@@ -85,6 +85,12 @@ bpy.ops.render.render(animation=True)
 scene.mcdenoise.denoise_after_render = False
 results["frames"] = sorted(p.name for p in (out / "frames").iterdir())
 
+# Training pairs need a folder: '//' with an unsaved .blend, or a fit before any training render, are errors.
+scene.mcdenoise.pairs_dir = "//mcdenoise_training/"
+results["pairs_unsaved_blend"] = call(bpy.ops.mcdenoise.render_training_pairs, wait=True)
+scene.mcdenoise.pairs_dir = str(out / "empty")
+results["fit_without_pairs"] = call(bpy.ops.mcdenoise.fit, wait=True)
+
 # Training pairs of this camera, then a (very short) fit that uploads the model and selects it.
 scene.mcdenoise.pairs_dir = str(out / "pairs")
 scene.mcdenoise.pairs_count, scene.mcdenoise.pairs_spp = 2, 2

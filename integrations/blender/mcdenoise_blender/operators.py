@@ -30,9 +30,10 @@ def _blocking(op: bpy.types.Operator) -> bool:
 
 
 class _Modal:
-    """A timer-driven modal loop polling `self.job` (anything with `done`)."""
+    """A timer-driven modal loop; `wait=True` (scripts) or background mode runs the work inside execute()."""
 
     _timer = None
+    wait: BoolProperty(default=False, options={"SKIP_SAVE", "HIDDEN"})
 
     def _start_modal(self, context: bpy.types.Context) -> set[str]:
         self._timer = context.window_manager.event_timer_add(POLL_S, window=context.window)
@@ -50,7 +51,6 @@ class MCDENOISE_OT_denoise_render(_Modal, bpy.types.Operator):
 
     bl_idname = "mcdenoise.denoise_render"
     bl_label = "Denoise Render"
-    wait: BoolProperty(default=False, options={"SKIP_SAVE", "HIDDEN"})
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         scene = context.scene
@@ -124,12 +124,19 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "scene"
 
 
+def _training_dir(scene: bpy.types.Scene) -> Path:
+    """FOLDER/<scene> of the training renders; a '//' folder needs a saved .blend."""
+    root = Path(bpy.path.abspath(scene.mcdenoise.pairs_dir or "//mcdenoise_training/"))
+    if not root.is_absolute():
+        raise render_io.RenderIOError("save the .blend first, or choose an absolute training folder")
+    return root / _safe(scene.name)
+
+
 class MCDENOISE_OT_render_training_pairs(_Modal, bpy.types.Operator):
     """Render independent low-spp seeds of the camera(s) into a scene folder that mcdenoise fit reads"""
 
     bl_idname = "mcdenoise.render_training_pairs"
     bl_label = "Render Training Pairs"
-    wait: BoolProperty(default=False, options={"SKIP_SAVE", "HIDDEN"})
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         scene = context.scene
@@ -141,15 +148,14 @@ class MCDENOISE_OT_render_training_pairs(_Modal, bpy.types.Operator):
         if not cameras or cameras[0] is None:
             self.report({"ERROR"}, "the scene has no camera")
             return {"CANCELLED"}
-        root = Path(bpy.path.abspath(s.pairs_dir or "//mcdenoise_training/"))
-        if not root.is_absolute():
-            self.report({"ERROR"}, "save the .blend first, or choose an absolute training folder")
-            return {"CANCELLED"}
-        self.scene_dir = root / _safe(scene.name)
         try:
+            self.scene_dir = _training_dir(scene)
             self.scene_dir.mkdir(parents=True, exist_ok=True)
+        except render_io.RenderIOError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
         except OSError as exc:
-            self.report({"ERROR"}, f"cannot create {self.scene_dir}: {exc.strerror or exc}")
+            self.report({"ERROR"}, f"cannot create the training folder: {exc.strerror or exc}")
             return {"CANCELLED"}
         self.todo = [(cam, i) for cam in cameras for i in range(s.pairs_count)]
         self.total = len(self.todo)
@@ -220,12 +226,15 @@ class MCDENOISE_OT_fit(_Modal, bpy.types.Operator):
 
     bl_idname = "mcdenoise.fit"
     bl_label = "Fit Model"
-    wait: BoolProperty(default=False, options={"SKIP_SAVE", "HIDDEN"})
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         scene = context.scene
         s = scene.mcdenoise
-        scene_dir = Path(bpy.path.abspath(s.pairs_dir)) / _safe(scene.name)
+        try:
+            scene_dir = _training_dir(scene)
+        except render_io.RenderIOError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
         if not any(scene_dir.glob("*/render_*.exr")):
             self.report({"ERROR"}, f"no training renders in {scene_dir}: use Render Training Pairs first")
             return {"CANCELLED"}
