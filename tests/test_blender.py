@@ -116,6 +116,8 @@ def test_cycles_backend_renders_the_layout_and_fit_reads_it(tmp_path: Path) -> N
     assert frame.color.shape == (32, 32, 3) and frame.has_aux and np.isfinite(frame.color).all()
     assert 0.05 < read_frame(view / "reference.exr").color.mean() < 0.5  # lit like Mitsuba's Cornell box (0.15)
     assert main(["info", str(view / "render_000.exr")]) == 0
+    assert main(["denoise", str(view / "render_000.exr"), "-o", str(tmp_path / "dn.exr")]) == 0
+    assert read_frame(tmp_path / "dn.exr").color.shape == (32, 32, 3)
     out = tmp_path / "fit.pt"
     assert main(["fit", str(tmp_path / "data" / "cornell"), "-o", str(out), "--init", "scratch", "--size", "tiny",
                  "--steps", "3", "--crop", "16", "--val-every", "3"]) == 0
