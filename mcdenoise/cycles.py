@@ -42,8 +42,9 @@ def load_bpy() -> Any:
         import bpy
     except ImportError as exc:
         raise RenderError(
-            "Blender's Python module is not installed; install it with: pip install 'mcdenoise[blender]' "
-            "(bpy 5.0.1 needs Python 3.11 and numpy < 2)"
+            "Blender's Python module (bpy) is not installed here; bpy 5.0.1 needs Python 3.11 and pins numpy < 2, "
+            "so give it a venv of its own: python3.11 -m venv .venv-blender && "
+            ".venv-blender/bin/pip install 'mcdenoise[blender]'"
         ) from exc
     return bpy
 
