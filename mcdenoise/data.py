@@ -178,6 +178,14 @@ def split_views(views: list[View], count: int) -> tuple[list[View], list[View]]:
     return [v for i, v in enumerate(views) if i not in held], [v for i, v in enumerate(views) if i in held]
 
 
+def split_renders(view: View) -> tuple[View, View] | None:
+    """Hold a pair of a view's renders out for validation (needs >= 4: two left to train on); None if too few."""
+    if len(view.renders) < 4:
+        return None
+    return (View(view.scene, view.name, view.renders[:-2], view.reference),
+            View(view.scene, view.name + " (held-out renders)", view.renders[-2:], view.reference))
+
+
 def _dihedral(a: np.ndarray, k: int) -> np.ndarray:
     """One of the 8 flips/rotations of a (C, H, W) array."""
     if k & 4:

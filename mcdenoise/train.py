@@ -7,6 +7,7 @@ exactly the batches an uninterrupted one would, with no RNG state to carry aroun
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -14,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,8 @@ from tqdm import tqdm
 
 from mcdenoise.architecture import PRECISIONS
 from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
-from mcdenoise.data import FrameCache, PairSampler, Prefetcher, View, check_views, collect_views, split_views
+from mcdenoise.data import (FrameCache, PairSampler, Prefetcher, View, check_views, collect_views, split_renders,
+                            split_views)
 from mcdenoise.errors import DataError, McDenoiseError
 from mcdenoise.loss import hdr_loss
 from mcdenoise.metrics import psnr_tonemapped, relmse
@@ -58,6 +61,7 @@ class TrainConfig:
     val_views: int = -1  # views held out for validation; -1 = 1 when there are several, else 0
     val_scenes: list[str] = field(default_factory=list)  # extra scene directories for validation only
     val_every: int = 250  # steps between validations
+    patience: int = -1  # stop after this many validations without a new best; 0 = never; -1 = 5 when fine-tuning
     checkpoint_minutes: float = 5.0  # minutes between checkpoints
     cache_mb: int = 4096  # memory budget of decoded frames (per process)
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
@@ -129,14 +133,23 @@ def _read_log(path: Path, upto_step: int) -> list[dict[str, Any]]:
     return rows
 
 
-def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
-    """Loss and validation PSNR against step, as a PNG (skipped when matplotlib is missing)."""
+def _pyplot() -> Any:
+    """matplotlib.pyplot with the Agg backend, or None. fit() loads it before its loop, so that an interrupt
+    never lands inside the import (a half-imported matplotlib would break the final checkpoint's curve)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
+    """Loss and validation PSNR against step, as a PNG (skipped when matplotlib is missing)."""
+    plt = _pyplot()
+    if plt is None:
         log.debug("matplotlib not installed; no curve written")
         return
     train = [r for r in rows if "loss" in r]
@@ -182,6 +195,59 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
     if losses:
         metrics["val_loss"] = float(np.mean(losses))
     return metrics
+
+
+class BestModel:
+    """The best validation so far (PSNR when references exist, else the Noise2Noise loss on held-out renders)."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.step = -1
+        self.value = math.nan
+        self.key = ""
+        self.state: dict[str, torch.Tensor] | None = None
+        self.stale = 0  # validations since the last new best
+
+    def update(self, step: int, metrics: dict[str, float], net: nn.Module) -> bool:
+        """Record a validation; keep a copy of the weights when it is the best. True when it is."""
+        key = "val_psnr" if "val_psnr" in metrics else "val_loss" if "val_loss" in metrics else ""
+        if not key:
+            return False
+        value = metrics[key]
+        better = value > self.value if key == "val_psnr" else value < self.value
+        if self.step < 0 or key != self.key or better:
+            self.step, self.value, self.key, self.stale = step, value, key, 0
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+            return True
+        self.stale += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        """True once `patience` validations in a row brought no new best."""
+        return self.patience > 0 and self.stale >= self.patience
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the checkpoint (so that --resume keeps the best model)."""
+        return {"step": self.step, "value": self.value, "key": self.key, "stale": self.stale, "model": self.state}
+
+    def load(self, d: dict[str, Any]) -> None:
+        """Restore from a checkpoint."""
+        self.step, self.value, self.key, self.stale, self.state = d["step"], d["value"], d["key"], d["stale"], d["model"]
+
+
+@contextlib.contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM for the duration (main thread only; elsewhere signals never arrive)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _on_sigterm_interrupt() -> Any:
@@ -232,12 +298,21 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             raise McDenoiseError(f"--no-aux: --init {cfg.init} takes albedo and normal; start from a color-only "
                                  "model (--init color) or from scratch")
     base_lr = cfg.lr if cfg.lr > 0 else (3e-4 if cfg.init == "scratch" else 1e-4)
+    fine_tuning = cfg.init != "scratch"
+    best = BestModel(cfg.patience if cfg.patience >= 0 else (5 if fine_tuning else 0))
     align = net.alignment
 
     # 2. Data: scan, check every frame up front (clear errors before any training), split validation.
     views = collect_views(cfg.scenes, cfg.target)
     n_val = cfg.val_views if cfg.val_views >= 0 else (1 if len(views) > 1 and not cfg.val_scenes else 0)
     train_views, val_views = split_views(views, n_val)
+    if len(views) == 1 and cfg.val_views < 0 and not cfg.val_scenes:  # one view: hold out a pair of its renders
+        split = split_renders(views[0])
+        if split is None:
+            log.warning("one view with %d renders: no validation (render 4 or more to validate and keep the best "
+                        "model)", len(views[0].renders))
+        else:
+            train_views, val_views = [split[0]], [split[1]]
     if cfg.val_scenes:
         val_views += collect_views(cfg.val_scenes, validation=True)
     cache = FrameCache(cfg.cache_mb * 2**20, need_aux=net.cfg.aux)
@@ -265,6 +340,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     if ckpt is not None:
         opt.load_state_dict(ckpt["optimizer"])
         step, elapsed_before = int(ckpt["step"]), float(ckpt.get("elapsed", 0.0))
+        if ckpt.get("best"):
+            best.load(ckpt["best"])
     log_path, curve_path = _log_paths(output)
     rows = _read_log(log_path, step) if (ckpt is not None and dist_info.main) else []
     summary = {"train_views": len(train_views), "val_views": len(val_views), "crop": crop, "lr": base_lr,
@@ -281,6 +358,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         save_checkpoint(output, {
             "model_config": net.cfg.to_dict(), "model": net.state_dict(), "optimizer": opt.state_dict(),
             "train_config": asdict(cfg), "step": step, "elapsed": elapsed, "metrics": metrics, "summary": summary,
+            "best": best.to_dict(),
         })
         log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
         plot_curve(rows, curve_path)
@@ -297,6 +375,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     if val_views and dist_info.main and step == 0:
         metrics = validate(net, val_views, cache, device)
         rows.append({"step": 0, "elapsed": 0.0, **metrics})
+        best.update(0, metrics, net)  # the starting model is a candidate too: fine-tuning never ends worse
         log.info("step 0: %s", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     total = cfg.steps if cfg.steps > 0 else None
     bar = tqdm(total=total, initial=step, desc="fit", unit="step", disable=not (progress and dist_info.main),
@@ -304,6 +383,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     pixels_per_step = cfg.batch * crop * crop * dist_info.world
     loss_avg, t_window, n_window = 0.0, time.monotonic(), 0
     # SIGTERM (a farm scheduler preempting the job, `kill`) checkpoints like Ctrl-C, so --resume loses nothing.
+    if dist_info.main:
+        _pyplot()
     previous_term = _on_sigterm_interrupt()
     # Batches are built a step ahead on a thread; each step's batch still depends only on (seed, rank, step).
     batches = Prefetcher(lambda s: sampler.sample(np.random.default_rng([cfg.seed, dist_info.rank, s]), cfg.batch),
@@ -361,12 +442,18 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
                 metrics = validate(net, val_views, cache, device)
                 net.train()
                 rows.append({"step": step, "elapsed": elapsed_before + time.monotonic() - start, **metrics})
-                bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+                new_best = best.update(step, metrics, net)
+                bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+                          + (" (best)" if new_best else f" (best: step {best.step})"))
+                if best.should_stop and dist_info.world == 1:  # (under torchrun the schedule alone decides)
+                    bar.write(f"stopping: {best.stale} validations without improvement; keeping step {best.step}")
+                    break
             if time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
                 checkpoint(elapsed_before + time.monotonic() - start, metrics)
                 last_ckpt = time.monotonic()
     except KeyboardInterrupt:
-        checkpoint(elapsed_before + time.monotonic() - start, metrics)
+        with _interrupts_ignored():  # a second Ctrl-C or SIGTERM must not cut the final checkpoint short
+            checkpoint(elapsed_before + time.monotonic() - start, metrics)
         bar.close()
         raise
     finally:
@@ -379,7 +466,13 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     if dist_info.main and val_views and not validated_now:
         metrics = validate(net.eval(), val_views, cache, device)
         rows.append({"step": step, "elapsed": elapsed, **metrics})
-    summary.update(steps=step, elapsed=elapsed, metrics=metrics)
+        best.update(step, metrics, net)
+    if dist_info.main and best.state is not None and best.step != step:  # the model written is the best one
+        net.load_state_dict(best.state)
+        metrics = next((r for r in rows if r["step"] == best.step and best.key in r), metrics)
+        metrics = {k: v for k, v in metrics.items() if k.startswith("val_")}
+        log.info("keeping the best validation: step %d (%s %.4g)", best.step, best.key, best.value)
+    summary.update(steps=step, elapsed=elapsed, metrics=metrics, best_step=best.step if best.state is not None else step)
     checkpoint(elapsed, metrics)
     if dist_info.world > 1:
         torch.distributed.barrier()

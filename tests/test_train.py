@@ -241,11 +241,13 @@ def test_sigterm_checkpoints_and_resume_continues(tmp_path: Path, tiny_scene: Pa
 
     out = tmp_path / "m.pt"
     cmd = [sys.executable, "-m", "mcdenoise.cli", "fit", str(tiny_scene), "-o", str(out), "--init", "scratch",
-           "--size", "tiny", "--steps", "100000", "--crop", "16", "--batch", "2", "--val-views", "0"]
+           "--size", "tiny", "--steps", "100000", "--crop", "16", "--batch", "2", "--val-views", "0",
+           "--checkpoint-minutes", "0.002"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "m.log.jsonl"
     deadline = time.monotonic() + 120
-    time.sleep(5)  # past data checks and into the loop
+    while not out.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)  # the first periodic checkpoint: past data checks and into the loop (on a busy machine too)
     while time.monotonic() < deadline and proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -281,3 +283,38 @@ def test_mixed_sample_counts_split_the_renders(tiny_scene: Path) -> None:
                         found, _ = True, counts.add(m)
         assert found
     assert counts == {1, 2}  # 3 renders: 1 or 2 averaged into the input
+
+
+def test_one_view_holds_out_a_pair_of_renders_for_validation(tmp_path: Path) -> None:
+    """`fit` on a folder with one view still validates: two of its renders are held out, two trained on."""
+    scene = make_scene(tmp_path / "s", "one", views=1, renders=4, size=(32, 32), reference=False)
+    summary = fit(TrainConfig(scenes=[str(scene)], output=str(tmp_path / "m.pt"), init="scratch", size="tiny",
+                              steps=4, crop=16, val_every=2), progress=False)
+    assert summary["train_views"] == 1 and summary["val_views"] == 1
+    rows = [json.loads(line) for line in (tmp_path / "m.log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "val_loss" in r] == [0, 2, 4]
+
+
+def test_fit_keeps_the_best_validated_model_and_stops_when_it_stops_improving(
+        tmp_path: Path, tiny_scene: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fine-tune whose validation gets worse ends with the best weights, not the last ones (no drift)."""
+    import mcdenoise.train as train_mod
+
+    scripted = iter([1.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99])  # val_loss at steps 0, 2, 4, ...: best at step 2
+    seen: dict[int, dict] = {}
+
+    def fake_validate(net, views, cache, device):  # noqa: ANN001, ANN202
+        seen[len(seen)] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        return {"val_loss": next(scripted)}
+
+    monkeypatch.setattr(train_mod, "validate", fake_validate)
+    init = fit(TrainConfig(scenes=[str(tiny_scene)], output=str(tmp_path / "init.pt"), init="scratch", size="tiny",
+                           steps=1, crop=16, val_views=0), progress=False)
+    assert init["steps"] == 1
+    out = tmp_path / "ft.pt"
+    summary = fit(TrainConfig(scenes=[str(tiny_scene)], output=str(out), init=str(tmp_path / "init.pt"), steps=50,
+                              crop=16, val_every=2, patience=3, lr=1e-3), progress=False)
+    assert summary["best_step"] == 2 and summary["steps"] == 8  # stopped after 3 validations without a new best
+    saved = load_checkpoint(out)["model"]
+    for k, v in seen[1].items():  # the weights validated at step 2
+        assert torch.equal(saved[k].float(), v.float()), k

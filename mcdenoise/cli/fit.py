@@ -20,6 +20,9 @@ EPILOG = """examples:
 
 Each SCENE_DIR holds one folder per view with >= 2 noisy renders (different seeds) of that view;
 reference.exr, when present, is only used for validation metrics (or --target clean).
+Validation: one view is held out when there are several; a single view with >= 4 renders holds out
+two of them instead (the Noise2Noise loss on an independent pair tracks the clean loss). The model
+written is the best validated one, and fine-tuning stops once it stops improving (--patience).
 Writes OUT, OUT's .log.jsonl (training log) and .curve.png; checkpoints every few minutes and on Ctrl-C.
 """
 
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             scenes=list(args.scenes), output=args.output, init=args.init, size=args.size,
             steps=args.steps or 0, minutes=args.minutes or 0.0, batch=args.batch, crop=args.crop, lr=args.lr,
             rampdown=args.rampdown, seed=args.seed, aux=not args.no_aux, target=args.target, val_views=args.val_views,
-            val_scenes=list(args.val or []), val_every=args.val_every, checkpoint_minutes=args.checkpoint_minutes,
+            val_scenes=list(args.val or []), val_every=args.val_every, patience=args.patience, checkpoint_minutes=args.checkpoint_minutes,
             cache_mb=args.cache_mb, device=args.device, precision=args.precision, mix_spp=args.mix_spp,
         )
     try:
@@ -101,9 +104,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default): bf16 autocast on CUDA, fp32 on CPU; bf16 also pays on CPUs with AMX")
     p.add_argument("--val-views", type=int, default=-1,
-                   help="views held out for validation (default 1 when there are several)")
+                   help="views held out for validation (default 1 when there are several; with one view, "
+                        "2 of its renders when it has >= 4)")
     p.add_argument("--val", nargs="+", metavar="SCENE_DIR", help="extra scene directories to validate on")
     p.add_argument("--val-every", type=int, default=250, help="steps between validations (default 250)")
+    p.add_argument("--patience", type=int, default=-1, metavar="N",
+                   help="stop after N validations without a new best (0: never; default 5 when fine-tuning, never "
+                        "from scratch); the model written is always the best validated one")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="minutes between checkpoints")
     p.add_argument("--cache-mb", type=int, default=4096, help="memory for decoded frames (default 4096)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
