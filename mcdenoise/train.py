@@ -303,16 +303,19 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     align = net.alignment
 
     # 2. Data: scan, check every frame up front (clear errors before any training), split validation.
+    # Validation without references: the Noise2Noise loss on an independent pair estimates the clean loss
+    # (plus a constant). Default: one held-out view when there are 3 or more; with 1 or 2 views (a shot's
+    # own renders), a pair of renders of each view that has >= 4, so that no view is lost to training.
     views = collect_views(cfg.scenes, cfg.target)
-    n_val = cfg.val_views if cfg.val_views >= 0 else (1 if len(views) > 1 and not cfg.val_scenes else 0)
+    n_val = cfg.val_views if cfg.val_views >= 0 else (1 if len(views) >= 3 and not cfg.val_scenes else 0)
     train_views, val_views = split_views(views, n_val)
-    if len(views) == 1 and cfg.val_views < 0 and not cfg.val_scenes:  # one view: hold out a pair of its renders
-        split = split_renders(views[0])
-        if split is None:
-            log.warning("one view with %d renders: no validation (render 4 or more to validate and keep the best "
-                        "model)", len(views[0].renders))
-        else:
-            train_views, val_views = [split[0]], [split[1]]
+    if len(views) < 3 and cfg.val_views < 0 and not cfg.val_scenes:
+        splits = [split_renders(v) or (v, None) for v in views]
+        train_views = [t for t, _ in splits]
+        val_views = [v for _, v in splits if v is not None]
+        if not val_views:
+            log.warning("no view has 4 or more renders: no validation (render 4 or more to validate and keep the "
+                        "best model)")
     if cfg.val_scenes:
         val_views += collect_views(cfg.val_scenes, validation=True)
     cache = FrameCache(cfg.cache_mb * 2**20, need_aux=net.cfg.aux)

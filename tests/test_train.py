@@ -295,6 +295,14 @@ def test_one_view_holds_out_a_pair_of_renders_for_validation(tmp_path: Path) -> 
     assert [r["step"] for r in rows if "val_loss" in r] == [0, 2, 4]
 
 
+def test_two_views_each_lend_a_pair_of_renders(tmp_path: Path) -> None:
+    """A shot rendered with two filters keeps both views in training; each lends two of its renders."""
+    scene = make_scene(tmp_path / "s", "shot", views=2, renders=4, size=(32, 32), reference=False)
+    summary = fit(TrainConfig(scenes=[str(scene)], output=str(tmp_path / "m.pt"), init="scratch", size="tiny",
+                              steps=2, crop=16, val_every=2), progress=False)
+    assert summary["train_views"] == 2 and summary["val_views"] == 2
+
+
 def test_fit_keeps_the_best_validated_model_and_stops_when_it_stops_improving(
         tmp_path: Path, tiny_scene: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A fine-tune whose validation gets worse ends with the best weights, not the last ones (no drift)."""
@@ -313,7 +321,7 @@ def test_fit_keeps_the_best_validated_model_and_stops_when_it_stops_improving(
     assert init["steps"] == 1
     out = tmp_path / "ft.pt"
     summary = fit(TrainConfig(scenes=[str(tiny_scene)], output=str(out), init=str(tmp_path / "init.pt"), steps=50,
-                              crop=16, val_every=2, patience=3, lr=1e-3), progress=False)
+                              crop=16, val_views=1, val_every=2, patience=3, lr=1e-3), progress=False)
     assert summary["best_step"] == 2 and summary["steps"] == 8  # stopped after 3 validations without a new best
     saved = load_checkpoint(out)["model"]
     for k, v in seen[1].items():  # the weights validated at step 2

@@ -20,9 +20,9 @@ EPILOG = """examples:
 
 Each SCENE_DIR holds one folder per view with >= 2 noisy renders (different seeds) of that view;
 reference.exr, when present, is only used for validation metrics (or --target clean).
-Validation: one view is held out when there are several; a single view with >= 4 renders holds out
-two of them instead (the Noise2Noise loss on an independent pair tracks the clean loss). The model
-written is the best validated one, and fine-tuning stops once it stops improving (--patience).
+Validation: one view is held out when there are 3 or more; with 1 or 2 views, each view with >= 4
+renders lends 2 of them instead (the Noise2Noise loss on an independent pair tracks the clean loss).
+The model written is the best validated one; fine-tuning stops once it stops improving (--patience).
 Writes OUT, OUT's .log.jsonl (training log) and .curve.png; checkpoints every few minutes and on Ctrl-C.
 """
 
@@ -104,8 +104,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default): bf16 autocast on CUDA, fp32 on CPU; bf16 also pays on CPUs with AMX")
     p.add_argument("--val-views", type=int, default=-1,
-                   help="views held out for validation (default 1 when there are several; with one view, "
-                        "2 of its renders when it has >= 4)")
+                   help="views held out for validation (default 1 when there are 3 or more; with 1 or 2 views, "
+                        "2 renders of each view that has >= 4)")
     p.add_argument("--val", nargs="+", metavar="SCENE_DIR", help="extra scene directories to validate on")
     p.add_argument("--val-every", type=int, default=250, help="steps between validations (default 250)")
     p.add_argument("--patience", type=int, default=-1, metavar="N",
