@@ -52,16 +52,17 @@ def on_render_write(scene: bpy.types.Scene, *_: object) -> None:
     _state["wrote_frames"] = True
     written = Path(scene.render.frame_path(frame=scene.frame_current))
     output = denoised_path(str(written))
+    source, temporary = written, False
     try:
-        if scene.render.image_settings.file_format == "OPEN_EXR_MULTILAYER" and written.is_file():
-            source, temporary = written, False
-        else:
+        if scene.render.image_settings.file_format != "OPEN_EXR_MULTILAYER" or not written.is_file():
             fd, name = tempfile.mkstemp(prefix="mcdenoise_frame_", suffix=".exr", dir=render_io.result_dir())
             os.close(fd)
             source, temporary = Path(name), True
             render_io.save_render_result(scene, source)
         _queue().submit(work_settings(bpy.context, scene), source, output, temporary)
     except render_io.RenderIOError as exc:
+        if temporary:
+            source.unlink(missing_ok=True)
         scene.mcdenoise.status = f"error: frame {scene.frame_current}: {exc}"
         log.error("mcdenoise: frame %d: %s", scene.frame_current, exc)
 
