@@ -38,6 +38,11 @@ class View:
     name: str  # view folder name
     renders: tuple[Render, ...]  # independent noisy renders (>= 2 for Noise2Noise)
     reference: Path | None  # high-spp render, for metrics or --target clean
+    rows: tuple[float, float] = (0.0, 1.0)  # band of image rows (fractions) trained or validated on
+
+    def row_range(self, height: int) -> tuple[int, int]:
+        """The band `rows` in pixel rows of an image `height` tall."""
+        return int(round(self.rows[0] * height)), int(round(self.rows[1] * height))
 
     @property
     def label(self) -> str:
@@ -178,12 +183,21 @@ def split_views(views: list[View], count: int) -> tuple[list[View], list[View]]:
     return [v for i, v in enumerate(views) if i not in held], [v for i, v in enumerate(views) if i in held]
 
 
+HOLDOUT_ROWS = 0.25  # bottom fraction of the image a shot's own validation uses, never trained on
+
+
 def split_renders(view: View) -> tuple[View, View] | None:
-    """Hold a pair of a view's renders out for validation (needs >= 4: two left to train on); None if too few."""
+    """Hold a pair of a view's renders out for validation (needs >= 4: two left to train on); None if too few.
+
+    Training also never sees the bottom HOLDOUT_ROWS of the image, where validation measures: a pair of
+    the same view alone would reward memorizing this view's content, which does not carry to new views.
+    """
     if len(view.renders) < 4:
         return None
-    return (View(view.scene, view.name, view.renders[:-2], view.reference),
-            View(view.scene, view.name + " (held-out renders)", view.renders[-2:], view.reference))
+    cut = 1.0 - HOLDOUT_ROWS
+    return (View(view.scene, view.name, view.renders[:-2], view.reference, rows=(0.0, cut)),
+            View(view.scene, view.name + " (held-out renders, bottom rows)", view.renders[-2:], view.reference,
+                 rows=(cut, 1.0)))
 
 
 def _dihedral(a: np.ndarray, k: int) -> np.ndarray:
@@ -245,7 +259,8 @@ class PairSampler:
             others = [self.cache.get(view.renders[int(j)]) for j in rest]
         h, w = a.color.shape[1:]
         c = self.crop
-        y, x = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
+        r0, r1 = view.row_range(h)
+        y, x = r0 + int(rng.integers(r1 - r0 - c + 1)), int(rng.integers(w - c + 1))
         k = int(rng.integers(8)) if self.augment else 0
         # One RGB permutation for color, albedo and target (OIDN's augmentation): the noise and the
         # mean permute together, so the target stays an unbiased estimate of the permuted input's mean.

@@ -182,12 +182,14 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
         a = cache.get(view.renders[0])
         to = lambda arr: torch.from_numpy(np.asarray(arr, np.float32))[None].to(device)  # noqa: E731
         out = pipe(to(a.color), to(a.albedo), to(a.normal))[0].float().cpu().numpy()  # (3, H, W) linear
+        r0, r1 = view.row_range(out.shape[1])  # measured on the view's band of rows (all by default)
+        out = out[:, r0:r1]
         if view.reference is not None:
-            ref = cache.get(view.reference, need_aux=False).color
+            ref = cache.get(view.reference, need_aux=False).color[:, r0:r1]
             psnrs.append(psnr_tonemapped(out, ref))
             rels.append(relmse(out, ref))
         elif len(view.renders) > 1:
-            b = cache.get(view.renders[1]).color
+            b = cache.get(view.renders[1]).color[:, r0:r1]
             losses.append(float(hdr_loss(torch.from_numpy(out) * a.exposure, torch.from_numpy(b) * a.exposure)))
     metrics: dict[str, float] = {}
     if psnrs:
@@ -321,7 +323,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     cache = FrameCache(cfg.cache_mb * 2**20, need_aux=net.cfg.aux)
     check_views(train_views, cache, need_reference=cfg.target == "clean")
     check_views(val_views, cache, need_reference=True, desc="checking validation")
-    smallest = min(min(cache.get(v.renders[0]).color.shape[1:]) for v in train_views)
+    smallest = min(min(np.diff(v.row_range(shape[0]))[0], shape[1])
+                   for v in train_views for shape in [cache.get(v.renders[0]).color.shape[1:]])
     crop = min(cfg.crop, smallest) // align * align
     if crop < align:
         raise DataError(f"renders are {smallest} px on their short side; the model needs at least {align}")

@@ -326,3 +326,23 @@ def test_fit_keeps_the_best_validated_model_and_stops_when_it_stops_improving(
     saved = load_checkpoint(out)["model"]
     for k, v in seen[1].items():  # the weights validated at step 2
         assert torch.equal(saved[k].float(), v.float()), k
+
+
+def test_held_out_rows_are_never_trained_on(tmp_path: Path) -> None:
+    """A shot's own validation measures on rows training never crops from (no reward for memorizing the view)."""
+    from mcdenoise.data import split_renders
+
+    view_dir = tmp_path / "shot" / "cam0"
+    view_dir.mkdir(parents=True)
+    color = np.full((64, 48, 3), 0.5, np.float32)
+    color[48:] = 100.0  # the bottom quarter is marked
+    for i in range(4):
+        write_render(view_dir / f"render_{i:03d}.exr", color, np.full_like(color, 0.5), np.dstack([color[..., :2] * 0, color[..., :1] * 0 + 1]))
+    (view,) = collect_views([str(tmp_path / "shot")], "noisy")
+    train_view, val_view = split_renders(view)
+    assert len(train_view.renders) == 2 and len(val_view.renders) == 2
+    assert val_view.row_range(64) == (48, 64) and train_view.row_range(64) == (0, 48)
+    sampler = PairSampler([train_view], FrameCache(2**26), crop=16)
+    for seed in range(20):
+        batch = sampler.sample(np.random.default_rng(seed), 8)
+        assert batch.target.max() < 1.0 and batch.color.max() < 1.0
