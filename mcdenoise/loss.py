@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 HDR_EPS = 0.01  # the paper's constant in the denominator
@@ -16,3 +17,21 @@ def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS) -> 
     """
     weight = (pred.detach().clamp(min=0.0) + eps) ** -2
     return ((pred - target) ** 2 * weight).mean()
+
+
+def validation_loss(pred: np.ndarray, target: np.ndarray, noisy_input: np.ndarray, eps: float = HDR_EPS,
+                    radius: int = 3) -> float:
+    """Relative squared error of `pred` against an independent noisy `target`, for comparing models.
+
+    Its weights come from a blur of the noisy input's luminance, never from the prediction: with
+    L_HDR's weight 1/(f+eps)^2 the target's own noise, Var(y)/(f+eps)^2, shrinks as f grows, so a
+    brighter model would look better. With weights fixed per pixel the noise adds the same constant for
+    every model, and the difference between models is their clean error. Arrays are (3, H, W) linear.
+    """
+    lum = noisy_input.mean(axis=0)
+    k = 2 * radius + 1
+    padded = np.pad(lum, radius, mode="edge")
+    c = np.cumsum(np.cumsum(np.pad(padded, ((1, 0), (1, 0))), axis=0), axis=1)  # box blur via integral image
+    blurred = (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
+    weight = (np.maximum(blurred, 0.0) + eps) ** -2
+    return float(np.mean((pred - target) ** 2 * weight))

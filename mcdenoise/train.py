@@ -30,7 +30,7 @@ from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_de
 from mcdenoise.data import (FrameCache, PairSampler, Prefetcher, View, check_views, collect_views, split_renders,
                             split_views)
 from mcdenoise.errors import DataError, McDenoiseError
-from mcdenoise.loss import hdr_loss
+from mcdenoise.loss import hdr_loss, validation_loss
 from mcdenoise.metrics import psnr_tonemapped, relmse
 from mcdenoise.model import PRESETS, UNet
 from mcdenoise.pipeline import DenoisePipeline, network_input, network_output
@@ -175,7 +175,8 @@ def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
 
 @torch.no_grad()
 def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch.device) -> dict[str, float]:
-    """Denoise full validation frames: PSNR/relMSE vs reference.exr, else the N2N loss on a held-out pair."""
+    """Denoise full validation frames: PSNR/relMSE vs reference.exr, else the error against an independent
+    render of the held-out pair (`loss.validation_loss`)."""
     pipe = DenoisePipeline(net).eval()
     psnrs, rels, losses = [], [], []
     for view in views[:VAL_FRAMES]:
@@ -190,7 +191,7 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
             rels.append(relmse(out, ref))
         elif len(view.renders) > 1:
             b = cache.get(view.renders[1]).color[:, r0:r1]
-            losses.append(float(hdr_loss(torch.from_numpy(out) * a.exposure, torch.from_numpy(b) * a.exposure)))
+            losses.append(validation_loss(out * a.exposure, b * a.exposure, a.color[:, r0:r1] * a.exposure))
     metrics: dict[str, float] = {}
     if psnrs:
         metrics.update(val_psnr=float(np.mean(psnrs)), val_relmse=float(np.mean(rels)))

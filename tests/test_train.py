@@ -346,3 +346,18 @@ def test_held_out_rows_are_never_trained_on(tmp_path: Path) -> None:
     for seed in range(20):
         batch = sampler.sample(np.random.default_rng(seed), 8)
         assert batch.target.max() < 1.0 and batch.color.max() < 1.0
+
+
+def test_validation_loss_does_not_reward_a_brighter_model() -> None:
+    """On heavy-tailed noisy targets, L_HDR (weights from the prediction) prefers a too-bright model; the
+    validation criterion (weights from the input) prefers the unbiased one."""
+    from mcdenoise.loss import hdr_loss, validation_loss
+
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0.05, 1.0, (3, 64, 64)).astype(np.float32)
+    sparse = lambda: clean * rng.binomial(1, 0.1, clean.shape) / 0.1  # noqa: E731 - mean = clean, fireflies
+    noisy_input, target = sparse().astype(np.float32), sparse().astype(np.float32)
+    right, bright = clean, 1.5 * clean
+    as_t = torch.from_numpy
+    assert float(hdr_loss(as_t(bright), as_t(target))) < float(hdr_loss(as_t(right), as_t(target)))  # the trap
+    assert validation_loss(right, target, noisy_input) < validation_loss(bright, target, noisy_input)
