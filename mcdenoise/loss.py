@@ -20,8 +20,8 @@ def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS) -> 
 
 
 def validation_loss(pred: np.ndarray, target: np.ndarray, noisy_input: np.ndarray, eps: float = HDR_EPS,
-                    radius: int = 3) -> float:
-    """Relative squared error of `pred` against an independent noisy `target`, for comparing models.
+                    radius: int = 3) -> np.ndarray:
+    """Per-pixel relative squared error of `pred` against an independent noisy `target`, for comparing models.
 
     Its weights come from a blur of the noisy input's luminance, never from the prediction: with
     L_HDR's weight 1/(f+eps)^2 the target's own noise, Var(y)/(f+eps)^2, shrinks as f grows, so a
@@ -34,4 +34,14 @@ def validation_loss(pred: np.ndarray, target: np.ndarray, noisy_input: np.ndarra
     c = np.cumsum(np.cumsum(np.pad(padded, ((1, 0), (1, 0))), axis=0), axis=1)  # box blur via integral image
     blurred = (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
     weight = (np.maximum(blurred, 0.0) + eps) ** -2
-    return float(np.mean((pred - target) ** 2 * weight))
+    return ((pred - target) ** 2 * weight).mean(axis=0)  # (H, W): per-pixel error, averaged by the caller
+
+
+def block_means(error: np.ndarray, block: int = 16) -> np.ndarray:
+    """Means of `block` x `block` tiles of an (H, W) error map (the edges' partial tiles dropped when possible):
+    nearly independent samples, for a paired test between two models' errors on the same targets."""
+    h, w = (max(block, n - n % block) for n in error.shape)
+    e = error[:h, :w] if error.shape[0] >= block and error.shape[1] >= block else error
+    if e.shape[0] < block or e.shape[1] < block:
+        return np.array([float(e.mean())])
+    return e.reshape(h // block, block, w // block, block).mean(axis=(1, 3)).ravel()

@@ -30,7 +30,7 @@ from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_de
 from mcdenoise.data import (FrameCache, PairSampler, Prefetcher, View, check_views, collect_views, split_renders,
                             split_views)
 from mcdenoise.errors import DataError, McDenoiseError
-from mcdenoise.loss import hdr_loss, validation_loss
+from mcdenoise.loss import block_means, hdr_loss, validation_loss
 from mcdenoise.metrics import psnr_tonemapped, relmse
 from mcdenoise.model import PRESETS, UNet
 from mcdenoise.pipeline import DenoisePipeline, network_input, network_output
@@ -174,11 +174,11 @@ def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 @torch.no_grad()
-def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch.device) -> dict[str, float]:
+def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch.device) -> dict[str, Any]:
     """Denoise full validation frames: PSNR/relMSE vs reference.exr, else the error against an independent
     render of the held-out pair (`loss.validation_loss`)."""
     pipe = DenoisePipeline(net).eval()
-    psnrs, rels, losses = [], [], []
+    psnrs, rels, losses, blocks = [], [], [], []
     for view in views[:VAL_FRAMES]:
         a = cache.get(view.renders[0])
         to = lambda arr: torch.from_numpy(np.asarray(arr, np.float32))[None].to(device)  # noqa: E731
@@ -191,12 +191,15 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
             rels.append(relmse(out, ref))
         elif len(view.renders) > 1:
             b = cache.get(view.renders[1]).color[:, r0:r1]
-            losses.append(validation_loss(out * a.exposure, b * a.exposure, a.color[:, r0:r1] * a.exposure))
+            error = validation_loss(out * a.exposure, b * a.exposure, a.color[:, r0:r1] * a.exposure)
+            losses.append(float(error.mean()))
+            blocks.append(block_means(error))
     metrics: dict[str, float] = {}
     if psnrs:
         metrics.update(val_psnr=float(np.mean(psnrs)), val_relmse=float(np.mean(rels)))
     if losses:
         metrics["val_loss"] = float(np.mean(losses))
+        metrics["val_blocks"] = np.concatenate(blocks)  # for BestModel's paired test; callers pop it
     return metrics
 
 
@@ -210,16 +213,28 @@ class BestModel:
         self.key = ""
         self.state: dict[str, torch.Tensor] | None = None
         self.stale = 0  # validations since the last new best
+        self.blocks: np.ndarray | None = None  # the best model's per-block validation errors
 
-    def update(self, step: int, metrics: dict[str, float], net: nn.Module) -> bool:
-        """Record a validation; keep a copy of the weights when it is the best. True when it is."""
+    def update(self, step: int, metrics: dict[str, float], net: nn.Module, blocks: np.ndarray | None = None) -> bool:
+        """Record a validation; keep a copy of the weights when it is the best. True when it is.
+
+        Against noisy targets a new model counts as better only when its error is lower by more than
+        twice the standard error of the paired difference (per 16x16 block, same targets): on a few
+        held-out renders the noise would otherwise pick a model that is better by chance.
+        """
         key = "val_psnr" if "val_psnr" in metrics else "val_loss" if "val_loss" in metrics else ""
         if not key:
             return False
         value = metrics[key]
-        better = value > self.value if key == "val_psnr" else value < self.value
+        if key == "val_psnr":
+            better = value > self.value
+        elif blocks is not None and self.blocks is not None and len(blocks) == len(self.blocks) > 1:
+            diff = blocks - self.blocks
+            better = float(diff.mean()) < -2.0 * float(diff.std(ddof=1)) / math.sqrt(len(diff))
+        else:
+            better = value < self.value
         if self.step < 0 or key != self.key or better:
-            self.step, self.value, self.key, self.stale = step, value, key, 0
+            self.step, self.value, self.key, self.stale, self.blocks = step, value, key, 0, blocks
             self.state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
             return True
         self.stale += 1
@@ -232,11 +247,13 @@ class BestModel:
 
     def to_dict(self) -> dict[str, Any]:
         """For the checkpoint (so that --resume keeps the best model)."""
-        return {"step": self.step, "value": self.value, "key": self.key, "stale": self.stale, "model": self.state}
+        return {"step": self.step, "value": self.value, "key": self.key, "stale": self.stale, "model": self.state,
+                "blocks": self.blocks}
 
     def load(self, d: dict[str, Any]) -> None:
         """Restore from a checkpoint."""
         self.step, self.value, self.key, self.stale, self.state = d["step"], d["value"], d["key"], d["stale"], d["model"]
+        self.blocks = d.get("blocks")
 
 
 @contextlib.contextmanager
@@ -381,8 +398,9 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     metrics: dict[str, float] = {}
     if val_views and dist_info.main and step == 0:
         metrics = validate(net, val_views, cache, device)
+        blocks = metrics.pop("val_blocks", None)
         rows.append({"step": 0, "elapsed": 0.0, **metrics})
-        best.update(0, metrics, net)  # the starting model is a candidate too: fine-tuning never ends worse
+        best.update(0, metrics, net, blocks)  # the starting model is a candidate too: fine-tuning never ends worse
         log.info("step 0: %s", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     total = cfg.steps if cfg.steps > 0 else None
     bar = tqdm(total=total, initial=step, desc="fit", unit="step", disable=not (progress and dist_info.main),
@@ -447,9 +465,10 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             if dist_info.main and val_views and step % cfg.val_every == 0:
                 net.eval()
                 metrics = validate(net, val_views, cache, device)
+                blocks = metrics.pop("val_blocks", None)
                 net.train()
                 rows.append({"step": step, "elapsed": elapsed_before + time.monotonic() - start, **metrics})
-                new_best = best.update(step, metrics, net)
+                new_best = best.update(step, metrics, net, blocks)
                 bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
                           + (" (best)" if new_best else f" (best: step {best.step})"))
                 if best.should_stop and dist_info.world == 1:  # (under torchrun the schedule alone decides)
@@ -472,8 +491,9 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     validated_now = any(r["step"] == step and ("val_psnr" in r or "val_loss" in r) for r in rows[-2:])
     if dist_info.main and val_views and not validated_now:
         metrics = validate(net.eval(), val_views, cache, device)
+        blocks = metrics.pop("val_blocks", None)
         rows.append({"step": step, "elapsed": elapsed, **metrics})
-        best.update(step, metrics, net)
+        best.update(step, metrics, net, blocks)
     if dist_info.main and best.state is not None and best.step != step:  # the model written is the best one
         net.load_state_dict(best.state)
         metrics = next((r for r in rows if r["step"] == best.step and best.key in r), metrics)

@@ -360,4 +360,20 @@ def test_validation_loss_does_not_reward_a_brighter_model() -> None:
     right, bright = clean, 1.5 * clean
     as_t = torch.from_numpy
     assert float(hdr_loss(as_t(bright), as_t(target))) < float(hdr_loss(as_t(right), as_t(target)))  # the trap
-    assert validation_loss(right, target, noisy_input) < validation_loss(bright, target, noisy_input)
+    assert validation_loss(right, target, noisy_input).mean() < validation_loss(bright, target, noisy_input).mean()
+
+
+def test_best_model_needs_a_significant_improvement_against_noisy_targets() -> None:
+    """A new model whose validation error is lower by less than the noise does not replace the best."""
+    from mcdenoise.train import BestModel
+
+    net = torch.nn.Linear(1, 1)
+    rng = np.random.default_rng(0)
+    base = rng.gamma(1.0, 1.0, 400)
+    best = BestModel(patience=2)
+    assert best.update(0, {"val_loss": float(base.mean())}, net, base)
+    noise = base + rng.normal(0, 0.5, 400)  # lower mean by chance at most, far inside the noise
+    chance = noise - (noise.mean() - base.mean()) - 0.01
+    assert not best.update(1, {"val_loss": float(chance.mean())}, net, chance) and best.step == 0
+    clearly = base * 0.8
+    assert best.update(2, {"val_loss": float(clearly.mean())}, net, clearly) and best.step == 2
