@@ -247,13 +247,14 @@ class BestModel:
 
     def to_dict(self) -> dict[str, Any]:
         """For the checkpoint (so that --resume keeps the best model)."""
+        blocks = None if self.blocks is None else torch.from_numpy(np.asarray(self.blocks, np.float64))
         return {"step": self.step, "value": self.value, "key": self.key, "stale": self.stale, "model": self.state,
-                "blocks": self.blocks}
+                "blocks": blocks}  # tensors only: checkpoints load with weights_only
 
     def load(self, d: dict[str, Any]) -> None:
         """Restore from a checkpoint."""
         self.step, self.value, self.key, self.stale, self.state = d["step"], d["value"], d["key"], d["stale"], d["model"]
-        self.blocks = d.get("blocks")
+        self.blocks = None if d.get("blocks") is None else d["blocks"].numpy()
 
 
 @contextlib.contextmanager

@@ -293,6 +293,7 @@ def test_one_view_holds_out_a_pair_of_renders_for_validation(tmp_path: Path) -> 
     assert summary["train_views"] == 1 and summary["val_views"] == 1
     rows = [json.loads(line) for line in (tmp_path / "m.log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "val_loss" in r] == [0, 2, 4]
+    assert load_checkpoint(tmp_path / "m.pt")["best"]["step"] in (0, 2, 4)  # loads (plain tensors only)
 
 
 def test_two_views_each_lend_a_pair_of_renders(tmp_path: Path) -> None:
