@@ -84,8 +84,14 @@ def on_render_complete(scene: bpy.types.Scene, *_: object) -> None:
 
 
 def _denoise_still() -> None:
+    """Run Denoise Render once the still's render job ended (a timer has no window: give it one)."""
+    windows = list(getattr(bpy.context.window_manager, "windows", []))
     try:
-        bpy.ops.mcdenoise.denoise_render("INVOKE_DEFAULT")
+        if windows:  # the modal operator needs a window for its timer and handler
+            with bpy.context.temp_override(window=windows[0]):
+                bpy.ops.mcdenoise.denoise_render("INVOKE_DEFAULT")
+        else:
+            bpy.ops.mcdenoise.denoise_render(wait=True)
     except RuntimeError as exc:
         log.error("mcdenoise: %s", exc)
 
