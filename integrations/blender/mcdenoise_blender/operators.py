@@ -59,7 +59,7 @@ class MCDENOISE_OT_denoise_render(_Modal, bpy.types.Operator):
                 self.report({"WARNING"}, "Denoising Data passes were off: turned them on; render again (F12), then denoise")
                 return {"CANCELLED"}
             folder = render_io.result_dir()
-            self.source, self.output = folder / "render_input.exr", folder / f"{scene.name}_denoised.exr"
+            self.source, self.output = folder / "render_input.exr", folder / f"{_safe(scene.name)}_denoised.exr"
             render_io.save_render_result(scene, self.source)
         except render_io.RenderIOError as exc:
             self.report({"ERROR"}, str(exc))
