@@ -375,6 +375,9 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         log.info("training on %d views (%d renders), validating on %d; crop %d, batch %d x %d process(es), lr %.1e",
                  len(train_views), sum(len(v.renders) for v in train_views), len(val_views), crop, cfg.batch,
                  dist_info.world, base_lr)
+        if len(val_views) > VAL_FRAMES:
+            log.warning("validating on the first %d of %d validation views (%s ... %s); pass fewer to choose them",
+                        VAL_FRAMES, len(val_views), val_views[0].label, val_views[VAL_FRAMES - 1].label)
 
     def checkpoint(elapsed: float, metrics: dict[str, float]) -> None:
         """Write model + optimizer + step atomically (main process only)."""

@@ -378,3 +378,15 @@ def test_best_model_needs_a_significant_improvement_against_noisy_targets() -> N
     assert not best.update(1, {"val_loss": float(chance.mean())}, net, chance) and best.step == 0
     clearly = base * 0.8
     assert best.update(2, {"val_loss": float(clearly.mean())}, net, clearly) and best.step == 2
+
+
+def test_more_validation_views_than_are_used_is_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Validation denoises at most VAL_FRAMES views; passing more must not go unnoticed."""
+    from mcdenoise.train import VAL_FRAMES
+
+    train = make_scene(tmp_path / "t", "train", views=1, renders=2, size=(32, 32), reference=False)
+    val = make_scene(tmp_path / "v", "val", views=VAL_FRAMES + 1, renders=1, size=(32, 32))
+    with caplog.at_level("WARNING", logger="mcdenoise.train"):
+        fit(TrainConfig(scenes=[str(train)], output=str(tmp_path / "m.pt"), init="scratch", size="tiny", steps=1,
+                        crop=16, val_scenes=[str(val)], val_every=1000), progress=False)
+    assert f"first {VAL_FRAMES} of {VAL_FRAMES + 1} validation views" in caplog.text
