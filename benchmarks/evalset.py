@@ -66,10 +66,10 @@ def ours(model: str | None = None) -> Method:
 
 
 def evaluate(views: Sequence[EvalView], methods: dict[str, Method]) -> list[dict]:
-    """PSNR/relMSE/seconds/mean-luminance ratio of the noisy input and of every method on every view."""
-    def scores(image: np.ndarray, ref: np.ndarray, seconds: float) -> tuple[float, float, float, float]:
+    """PSNR/relMSE/seconds/mean-luminance ratio/highlight relMSE of the input and of every method on every view."""
+    def scores(image: np.ndarray, ref: np.ndarray, seconds: float) -> tuple[float, float, float, float, float]:
         m = compare(image, ref, flip=False)
-        return m["psnr"], m["relmse"], seconds, m["lum"]
+        return m["psnr"], m["relmse"], seconds, m["lum"], m["rel_hi"]
 
     rows = []
     for view in views:
@@ -104,8 +104,12 @@ def print_table(rows: list[dict], methods: Sequence[str], title: str, baseline: 
         lum = f"{'  mean luminance / ref':<38}" + "".join(f"{np.mean([r[c][3] for r in sel]):>22.4f}" for c in cols)
         worst = f"{'  worst |lum/ref - 1|':<38}" + "".join(
             f"{max(abs(r[c][3] - 1) for r in sel):>22.2%}" for c in cols)
+        hi = f"{'  relMSE on highlights (ref lum > 1)':<38}" + "".join(
+            f"{np.nanmean([r[c][4] for r in sel]) if any(r[c][4] == r[c][4] for r in sel) else float('nan'):>22.4f}"
+            for c in cols)
         print(lum)
         print(worst)
+        print(hi)
         if baseline and baseline in methods:
             for m in methods:
                 if m == baseline:

@@ -24,6 +24,23 @@ def relmse(image: np.ndarray, reference: np.ndarray, eps: float = RELMSE_EPS) ->
     return float(np.mean((x - r) ** 2 / (r**2 + eps)))
 
 
+HIGHLIGHT = 1.0  # reference luminance above which a pixel counts as an emitter or highlight
+
+
+def relmse_highlights(image: np.ndarray, reference: np.ndarray, eps: float = RELMSE_EPS) -> float:
+    """relMSE over the pixels whose reference luminance is above HIGHLIGHT (NaN when there are none).
+
+    Overshoot at light sources and bright highlights is a few hundred pixels: invisible in the
+    image-wide mean and in tonemapped PSNR, but what exposure changes and glare in compositing show.
+    `image` and `reference` are (H, W, 3)."""
+    r = np.asarray(reference, dtype=np.float64)
+    bright = color.luminance(r) > HIGHLIGHT
+    if not bright.any():
+        return float("nan")
+    x = np.asarray(image, dtype=np.float64)
+    return float(np.mean((x[bright] - r[bright]) ** 2 / (r[bright] ** 2 + eps)))
+
+
 def luminance_ratio(image: np.ndarray, reference: np.ndarray) -> float:
     """Mean linear luminance of `image` over that of `reference` (1.0: no energy gained or lost).
 

@@ -31,7 +31,7 @@ from mcdenoise.data import (FrameCache, PairSampler, Prefetcher, View, check_vie
                             split_views)
 from mcdenoise.errors import DataError, McDenoiseError
 from mcdenoise.loss import block_means, hdr_loss, validation_loss
-from mcdenoise.metrics import psnr_tonemapped, relmse
+from mcdenoise.metrics import luminance_ratio, psnr_tonemapped, relmse
 from mcdenoise.model import PRESETS, UNet
 from mcdenoise.pipeline import DenoisePipeline, network_input, network_output
 
@@ -67,6 +67,7 @@ class TrainConfig:
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
     precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU), "bf16" (autocast) or "fp32"
     mix_spp: bool = False  # inputs averaged from 1..k-1 of a view's k renders (several sample counts)
+    clip_grad: float = 0.0  # clip the gradient norm at this multiple of its running mean; 0 = off
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -178,7 +179,7 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
     """Denoise full validation frames: PSNR/relMSE vs reference.exr, else the error against an independent
     render of the held-out pair (`loss.validation_loss`)."""
     pipe = DenoisePipeline(net).eval()
-    psnrs, rels, losses, blocks = [], [], [], []
+    psnrs, rels, lums, losses, blocks = [], [], [], [], []
     for view in views[:VAL_FRAMES]:
         a = cache.get(view.renders[0])
         to = lambda arr: torch.from_numpy(np.asarray(arr, np.float32))[None].to(device)  # noqa: E731
@@ -189,6 +190,7 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
             ref = cache.get(view.reference, need_aux=False).color[:, r0:r1]
             psnrs.append(psnr_tonemapped(out, ref))
             rels.append(relmse(out, ref))
+            lums.append(abs(luminance_ratio(out.transpose(1, 2, 0), ref.transpose(1, 2, 0)) - 1.0))
         elif len(view.renders) > 1:
             b = cache.get(view.renders[1]).color[:, r0:r1]
             error = validation_loss(out * a.exposure, b * a.exposure, a.color[:, r0:r1] * a.exposure)
@@ -196,11 +198,51 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
             blocks.append(block_means(error))
     metrics: dict[str, float] = {}
     if psnrs:
-        metrics.update(val_psnr=float(np.mean(psnrs)), val_relmse=float(np.mean(rels)))
+        # val_lum: the worst view's |mean luminance / the reference's - 1| (energy gained or lost)
+        metrics.update(val_psnr=float(np.mean(psnrs)), val_relmse=float(np.mean(rels)), val_lum=float(np.max(lums)))
     if losses:
         metrics["val_loss"] = float(np.mean(losses))
         metrics["val_blocks"] = np.concatenate(blocks)  # for BestModel's paired test; callers pop it
     return metrics
+
+
+class GradClipper:
+    """Clips a step's gradient norm at `factor` times its running mean (an EMA of the clipped norms).
+
+    Against noisy HDR targets one firefly in a dark pixel gives L_HDR a gradient 10^3-10^5 times the
+    usual; Adam then takes a step of several lr in that pixel's direction and its inflated second moment
+    stalls learning for thousands of steps (the dips of interior training). Only such outlier steps are
+    shortened; ordinary ones, and so the loss's unbiased minimiser, are left alone.
+    """
+
+    WARMUP = 20  # steps that only feed the running mean, never clip
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+        self.mean = 0.0
+        self.seen = 0
+
+    def __call__(self, params: list[nn.Parameter]) -> bool:
+        """Clip the gradients of `params` in place; True when this step was clipped."""
+        grads = [p.grad for p in params if p.grad is not None]
+        norm = float(torch.nn.utils.get_total_norm(grads))
+        limit = self.factor * self.mean
+        clipped = self.seen >= self.WARMUP and math.isfinite(norm) and norm > limit
+        if clipped:
+            torch._foreach_mul_(grads, limit / norm)
+        kept = min(norm, limit) if self.seen >= self.WARMUP else norm
+        if math.isfinite(kept):
+            self.seen += 1
+            self.mean += (kept - self.mean) / min(self.seen, 100)  # running mean, then an EMA over ~100 steps
+        return clipped
+
+    def to_dict(self) -> dict[str, float]:
+        """For the checkpoint (exact --resume)."""
+        return {"mean": self.mean, "seen": self.seen}
+
+    def load(self, d: dict[str, float]) -> None:
+        """Restore from a checkpoint."""
+        self.mean, self.seen = float(d["mean"]), int(d["seen"])
 
 
 class BestModel:
@@ -295,6 +337,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise McDenoiseError("give a budget: --steps N and/or --minutes M")
     if cfg.batch < 1 or cfg.crop < 8:
         raise McDenoiseError("--batch must be >= 1 and --crop >= 8")
+    if cfg.clip_grad < 0 or 0 < cfg.clip_grad <= 1:
+        raise McDenoiseError(f"--clip-grad must be 0 (off) or above 1 (times the running mean norm), not {cfg.clip_grad}")
     if cfg.precision not in PRECISIONS:
         raise McDenoiseError(f"unknown precision {cfg.precision!r}; use one of {', '.join(PRECISIONS)}")
 
@@ -361,9 +405,12 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     if dist_info.world > 1:
         model = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     opt = torch.optim.Adam(net.parameters(), lr=base_lr, betas=(0.9, 0.99), eps=1e-8)
+    clipper = GradClipper(cfg.clip_grad) if cfg.clip_grad > 0 else None
     step, elapsed_before = 0, 0.0
     if ckpt is not None:
         opt.load_state_dict(ckpt["optimizer"])
+        if clipper is not None and ckpt.get("grad_clip"):
+            clipper.load(ckpt["grad_clip"])
         step, elapsed_before = int(ckpt["step"]), float(ckpt.get("elapsed", 0.0))
         if ckpt.get("best"):
             best.load(ckpt["best"])
@@ -386,7 +433,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         save_checkpoint(output, {
             "model_config": net.cfg.to_dict(), "model": net.state_dict(), "optimizer": opt.state_dict(),
             "train_config": asdict(cfg), "step": step, "elapsed": elapsed, "metrics": metrics, "summary": summary,
-            "best": best.to_dict(),
+            "best": best.to_dict(), "grad_clip": clipper.to_dict() if clipper is not None else None,
         })
         log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
         plot_curve(rows, curve_path)
@@ -410,7 +457,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     bar = tqdm(total=total, initial=step, desc="fit", unit="step", disable=not (progress and dist_info.main),
                dynamic_ncols=True)
     pixels_per_step = cfg.batch * crop * crop * dist_info.world
-    loss_avg, t_window, n_window = 0.0, time.monotonic(), 0
+    loss_avg, t_window, n_window, n_clipped = 0.0, time.monotonic(), 0, 0
     # SIGTERM (a farm scheduler preempting the job, `kill`) checkpoints like Ctrl-C, so --resume loses nothing.
     if dist_info.main:
         _pyplot()
@@ -449,6 +496,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
                 raise McDenoiseError(f"loss became {float(loss)} at step {step}; lower --lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if clipper is not None:  # (under DDP the gradients are already averaged: every rank clips alike)
+                n_clipped += clipper(list(net.parameters()))
             opt.step()
             step += 1
 
@@ -458,13 +507,14 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
                 now = time.monotonic()
                 rate = pixels_per_step * n_window / max(now - t_window, 1e-9)
                 rows.append({"step": step, "loss": loss_avg / n_window, "lr": lr, "pixels_per_s": rate,
-                             "elapsed": elapsed_before + now - start})
+                             "elapsed": elapsed_before + now - start}
+                            | ({"clipped": n_clipped / n_window} if clipper is not None else {}))
                 post = {"loss": f"{loss_avg / n_window:.4f}", "px_s": f"{rate:,.0f}", "lr": f"{lr:.1e}"}
                 if cfg.minutes > 0:
                     left = max(0.0, cfg.minutes * 60 - (elapsed_before + now - start))
                     post["left"] = f"{int(left // 60)}:{int(left % 60):02d}"
                 bar.set_postfix(post)
-                loss_avg, t_window, n_window = 0.0, now, 0
+                loss_avg, t_window, n_window, n_clipped = 0.0, now, 0, 0
             bar.update(1)
             if dist_info.main and val_views and step % cfg.val_every == 0:
                 net.eval()

@@ -44,7 +44,8 @@ def test_eval_pair_table_json_and_png(tmp_path: Path, capsys: pytest.CaptureFixt
     rows = json.loads(capsys.readouterr().out)
     by = {r["method"]: r["metrics"] for r in rows}
     assert set(by) == {"noisy", "mcdenoise", "oidn-high"}
-    assert set(by["mcdenoise"]) == {"psnr", "relmse", "smape", "ssim", "flip", "lum"}
+    assert set(by["mcdenoise"]) == {"psnr", "relmse", "rel_hi", "smape", "ssim", "flip", "lum"}
+    assert by["mcdenoise"]["rel_hi"] >= 0  # the Cornell box's light is above 1
     assert 0.9 < by["mcdenoise"]["lum"] < 1.1  # the mean luminance ratio to the reference
     assert by["mcdenoise"]["psnr"] > by["noisy"]["psnr"] + 5 and by["mcdenoise"]["flip"] < by["noisy"]["flip"]
     png = (tmp_path / "cmp.png").read_bytes()
@@ -83,3 +84,15 @@ def test_eval_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         err = capsys.readouterr().err.strip()
         assert message in err.splitlines()[-1] and "Traceback" not in err, (argv, err)
         assert len([line for line in err.splitlines() if "error:" in line]) == 1
+
+
+def test_highlight_relmse_sees_overshoot_the_image_wide_metrics_miss() -> None:
+    """A model that doubles a 4-pixel light source: relMSE and tonemapped PSNR hardly move, rel_hi does."""
+    ref = np.full((64, 64, 3), 0.2)
+    ref[:2, :2] = 50.0
+    over = ref.copy()
+    over[:2, :2] = 100.0
+    assert metrics.relmse(over, ref) < 0.001 and metrics.psnr_tonemapped(over, ref) > 40
+    assert metrics.relmse_highlights(over, ref) == pytest.approx(1.0, rel=1e-3)
+    assert metrics.relmse_highlights(ref, ref) == 0.0
+    assert np.isnan(metrics.relmse_highlights(np.full((8, 8, 3), 0.5), np.full((8, 8, 3), 0.5)))  # no highlights

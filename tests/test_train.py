@@ -19,7 +19,7 @@ from mcdenoise.checkpoint import load_checkpoint
 from mcdenoise.cli import main
 from mcdenoise.data import FrameCache, PairSampler, _dihedral, check_views, collect_views
 from mcdenoise.errors import AovError, DataError, McDenoiseError
-from mcdenoise.train import TrainConfig, fit, learning_rate
+from mcdenoise.train import GradClipper, TrainConfig, fit, learning_rate
 
 
 def tiny_config(scene: Path, out: Path, **kw: object) -> TrainConfig:
@@ -86,23 +86,27 @@ def test_tiny_fit_lowers_validation_error(tmp_path: Path) -> None:
     assert val[0]["step"] == 0 and val[-1]["step"] == 300
     assert val[-1]["val_psnr"] > val[0]["val_psnr"] + 3
     assert val[-1]["val_relmse"] < val[0]["val_relmse"]
+    assert 0 <= val[-1]["val_lum"] < val[0]["val_lum"] + 0.5  # worst-view |luminance ratio - 1| is logged
     assert summary["steps"] == 300
     assert (tmp_path / "m.curve.png").stat().st_size > 1000
     ckpt = load_checkpoint(out)
     assert ckpt["step"] == 300 and "optimizer" in ckpt and ckpt["train_config"]["size"] == "tiny"
 
 
-def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path, tiny_scene: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    full = tiny_config(tiny_scene, tmp_path / "full.pt")
+@pytest.mark.parametrize("extra", [{}, {"clip_grad": 1.2, "steps": 30}], ids=["plain", "clip-grad"])
+def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path, tiny_scene: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     extra: dict[str, float]) -> None:
+    full = tiny_config(tiny_scene, tmp_path / "full.pt", **extra)
     fit(full, progress=False)
+    stop = full.steps - 3
 
     calls = {"n": 0}
     original = PairSampler.sample
 
     def interrupt_at_step_3(self: PairSampler, rng: np.random.Generator, batch: int):  # type: ignore[no-untyped-def]
         calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt  # Ctrl-C during step 3
+        if calls["n"] == stop + 1:
+            raise KeyboardInterrupt  # Ctrl-C during step `stop` (batches are built a step ahead)
         return original(self, rng, batch)
 
     part = replace(full, output=str(tmp_path / "part.pt"))
@@ -110,13 +114,36 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path, tiny_scene:
     with pytest.raises(KeyboardInterrupt):
         fit(part, progress=False)
     monkeypatch.setattr(PairSampler, "sample", original)
-    assert load_checkpoint(part.output)["step"] == 3  # saved on Ctrl-C
+    assert load_checkpoint(part.output)["step"] == stop  # saved on Ctrl-C
     fit(part, resume=True, progress=False)
 
     a, b = load_checkpoint(full.output), load_checkpoint(part.output)
-    assert b["step"] == 6
+    assert b["step"] == full.steps
+    if "clip_grad" in extra:  # the clipper's running mean is carried across the resume
+        assert a["grad_clip"] == b["grad_clip"] and a["grad_clip"]["seen"] == full.steps
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_grad_clipper_shortens_only_outlier_steps() -> None:
+    """A firefly's gradient (100x the usual norm) is cut to K x the running mean; ordinary steps are untouched."""
+    p = torch.nn.Parameter(torch.zeros(4))
+    clip = GradClipper(4.0)
+    for _ in range(GradClipper.WARMUP + 10):
+        p.grad = torch.full((4,), 0.5)  # norm 1
+        assert not clip([p]) and torch.equal(p.grad, torch.full((4,), 0.5))
+    p.grad = torch.full((4,), 50.0)  # norm 100
+    assert clip([p])
+    assert float(p.grad.norm()) == pytest.approx(4.0)
+    assert clip.mean < 1.2  # the spike counts as its clipped norm: the running mean hardly moves
+    again = GradClipper(4.0)
+    again.load(clip.to_dict())
+    assert again.to_dict() == clip.to_dict()
+
+
+def test_clip_grad_must_be_above_one(tmp_path: Path, tiny_scene: Path) -> None:
+    with pytest.raises(McDenoiseError, match="--clip-grad"):
+        fit(tiny_config(tiny_scene, tmp_path / "m.pt", clip_grad=0.5), progress=False)
 
 
 def test_fine_tune_from_a_model_file(tmp_path: Path, tiny_scene: Path) -> None:

@@ -21,6 +21,8 @@ EPILOG = """examples:
 metrics (all against the reference; images are linear HDR):
   psnr    PSNR in dB after the (v/(1+v))^(1/2.2) tonemap, peak 1        higher is better
   relmse  mean (x - ref)^2 / (ref^2 + 0.01)                            lower is better
+  rel_hi  relmse over pixels whose reference luminance is above 1      lower is better
+          (emitters and highlights; nan when a view has none)
   smape   mean |x - ref| / (|x| + |ref| + 0.01)                         lower is better
   ssim    SSIM (Gaussian window, sigma 1.5) of the tonemapped images    higher is better
   flip    mean HDR-FLIP (NVIDIA flip-evaluator)                         lower is better
@@ -28,6 +30,14 @@ metrics (all against the reference; images are linear HDR):
 With scene directories, each view's render_000 (--render N) is denoised and compared with its
 reference.exr, beside the noisy input and OIDN (when pyoidn is installed).
 """
+
+
+def _mean(values: list[float]) -> float:
+    """Mean over the views that have the metric (rel_hi is NaN on a view without highlights)."""
+    import math
+
+    have = [v for v in values if not math.isnan(v)]
+    return sum(have) / len(have) if have else math.nan
 
 
 def _print_eval(rows: list[dict[str, Any]]) -> None:
@@ -49,9 +59,9 @@ def _print_eval(rows: list[dict[str, Any]]) -> None:
         for method in dict.fromkeys(r["method"] for r in rows):
             mine = [r["metrics"] for r in rows if r["method"] == method]
             print(f"{'mean of ' + str(len(mine)) + ' views':<28} {method:<12} " + " ".join(
-                f"{np.mean([m[k] for m in mine]):>8.3f}" if k in ("psnr", "ssim", "lum") else f"{np.mean([m[k] for m in mine]):>8.4f}"
+                f"{_mean([m[k] for m in mine]):>8.3f}" if k in ("psnr", "ssim", "lum") else f"{_mean([m[k] for m in mine]):>8.4f}"
                 for k in names))
-    print("psnr, ssim: higher is better; relmse, smape, flip: lower is better; lum: mean luminance / the "
+    print("psnr, ssim: higher is better; relmse, rel_hi, smape, flip: lower is better; lum: mean luminance / the "
           "reference's, 1 is best (see `mcdenoise eval --help`)")
 
 
@@ -90,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
         focus = "mcdenoise"
     rows = [{"view": r.label, "method": m, "metrics": v} for r in results for m, v in r.metrics.items()]
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    if args.json:  # NaN (rel_hi of a view without highlights) is not JSON: null
+        print(json.dumps([{**r, "metrics": {k: None if v != v else v for k, v in r["metrics"].items()}} for r in rows],
+                         indent=2))
     else:
         _print_eval(rows)
     if args.png:

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
             rampdown=args.rampdown, seed=args.seed, aux=not args.no_aux, target=args.target, val_views=args.val_views,
             val_scenes=list(args.val or []), val_every=args.val_every, patience=args.patience, checkpoint_minutes=args.checkpoint_minutes,
             cache_mb=args.cache_mb, device=args.device, precision=args.precision, mix_spp=args.mix_spp,
+            clip_grad=args.clip_grad,
         )
     try:
         summary = fit(cfg, resume=args.resume)
@@ -102,6 +103,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--mix-spp", action="store_true",
                    help="inputs at several sample counts: the mean of 1 to k-1 of a view's k renders, the target "
                         "from the others (one model for 4, 8, 12 ... spp)")
+    p.add_argument("--clip-grad", type=float, default=0.0, metavar="K",
+                   help="shorten a step whose gradient norm is over K times its running mean (fireflies in "
+                        "noisy targets; try 4); 0 (default): off")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default): bf16 autocast on CUDA, fp32 on CPU; bf16 also pays on CPUs with AMX")
     p.add_argument("--val-views", type=int, default=-1,
