@@ -35,6 +35,7 @@ def _multipart(files: dict[str, Path]) -> tuple[bytes, str]:
 
 def denoise_remote(url: str, source: str | os.PathLike, *, albedo: str | os.PathLike | None = None,
                    normal: str | os.PathLike | None = None, layer: str | None = None, pixel_type: str | None = None,
+                   passes: int = 1,
                    api_key: str | None = None, timeout: float = 600.0) -> bytes:
     """POST an EXR (and optional AOV side files) to `url`/denoise; return the denoised EXR's bytes."""
     src = Path(source)
@@ -45,7 +46,8 @@ def denoise_remote(url: str, source: str | os.PathLike, *, albedo: str | os.Path
         body, content_type = _multipart(files)
     else:
         body, content_type = src.read_bytes(), EXR_MEDIA
-    query = urllib.parse.urlencode({k: v for k, v in (("layer", layer), ("pixel_type", pixel_type)) if v})
+    query = urllib.parse.urlencode({k: v for k, v in (("layer", layer), ("pixel_type", pixel_type),
+                                                      ("passes", passes if passes != 1 else None)) if v})
     endpoint = url.rstrip("/") + "/denoise" + (f"?{query}" if query else "")
     headers = {"Content-Type": content_type}
     key = api_key or os.environ.get("MCDENOISE_API_KEY")

@@ -17,12 +17,46 @@ import numpy as np
 
 from mcdenoise import color
 from mcdenoise.backends import Backend, open_backend
-from mcdenoise.errors import AovError
+from mcdenoise.errors import AovError, McDenoiseError
 from mcdenoise.exr import frame_channels, read_frame, write_exr
 from mcdenoise.frame import Frame
 from mcdenoise.tiling import DEFAULT_MAX_MEMORY_MB, plan_tiles
 
 log = logging.getLogger(__name__)
+
+
+# The image transforms of the passes, in order: identity, flips, then the transposed ones. The network
+# was trained on all 8 (`mcdenoise.data` augments with them), so each is an equally good estimate.
+PASS_TRANSFORMS = ("identity", "flip x", "flip y", "flip x+y", "transpose", "transpose + flip x",
+                   "transpose + flip y", "transpose + flip x+y")
+
+
+def check_passes(passes: int) -> None:
+    """Raise McDenoiseError unless 1 <= passes <= 8."""
+    if not isinstance(passes, int) or not 1 <= passes <= len(PASS_TRANSFORMS):
+        raise McDenoiseError(f"passes must be 1 to {len(PASS_TRANSFORMS)}, not {passes!r}")
+
+
+def _transform(a: np.ndarray, k: int) -> np.ndarray:
+    """Transform `k` of PASS_TRANSFORMS applied to an (H, W, C) image (a view, no copy)."""
+    if k & 4:
+        a = a.transpose(1, 0, 2)
+    if k & 2:
+        a = a[::-1]
+    if k & 1:
+        a = a[:, ::-1]
+    return a
+
+
+def _untransform(a: np.ndarray, k: int) -> np.ndarray:
+    """The inverse of `_transform(., k)`."""
+    if k & 1:
+        a = a[:, ::-1]
+    if k & 2:
+        a = a[::-1]
+    if k & 4:
+        a = a.transpose(1, 0, 2)
+    return a
 
 
 class Denoiser:
@@ -43,12 +77,35 @@ class Denoiser:
         return self.backend.model_name
 
     def denoise_arrays(self, color_: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None,
-                       progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """(H, W, 3) linear color + AOVs (None for color-only models) -> (H, W, 3) float32 denoised color."""
-        h, w = color_.shape[:2]
-        exposure = color.autoexposure(color_)  # of the whole frame: every tile shares it
+                       progress: Callable[[int, int], None] | None = None, *, passes: int = 1) -> np.ndarray:
+        """(H, W, 3) linear color + AOVs (None for color-only models) -> (H, W, 3) float32 denoised color.
+
+        `passes` > 1 also denoises flipped/transposed copies (`PASS_TRANSFORMS`) and averages the results:
+        the model's errors differ between them, so the mean is cleaner (about +0.25 dB for 2, +0.5 dB for 8
+        on our held-out views) at `passes` times the time.
+        """
+        check_passes(passes)
+        exposure = color.autoexposure(color_)  # of the whole frame: every tile and pass shares it
         if not self.backend.config.aux:
             albedo = normal = None
+        out: np.ndarray | None = None
+        for k in range(passes):
+            step = None if progress is None else (lambda done, total, k=k: progress(k * total + done, passes * total))
+            images = [None if a is None else _transform(a, k) for a in (color_, albedo, normal)]
+            y = _untransform(self._tiles(*images, exposure, step), k)
+            if out is None:
+                out = y  # pass 0 is the identity: the array _tiles made, safe to add into
+            else:
+                out += y  # one extra (H, W, 3) float32 frame in memory, whatever the number of passes
+        assert out is not None
+        if passes > 1:
+            out /= np.float32(passes)
+        return out
+
+    def _tiles(self, color_: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float,
+               progress: Callable[[int, int], None] | None) -> np.ndarray:
+        """One pass: the frame through the backend tile by tile, within the memory cap."""
+        h, w = color_.shape[:2]
         # (H, W, 3) -> (1, 3, H, W) float32, the backends' layout
         nchw = [None if a is None else np.ascontiguousarray(a.transpose(2, 0, 1)[None], np.float32)
                 for a in (color_, albedo, normal)]
@@ -64,27 +121,30 @@ class Denoiser:
                 progress(i + 1, len(tiles))
         return out
 
-    def denoise(self, frame: Frame, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    def denoise(self, frame: Frame, progress: Callable[[int, int], None] | None = None, *, passes: int = 1) -> np.ndarray:
         """Denoised color of a frame (with albedo and normal unless the model is color-only);
-        `progress(done, total)` is called per tile."""
+        `progress(done, total)` is called per tile; `passes` as in `denoise_arrays`."""
         if self.backend.config.aux and not frame.has_aux:
             missing = " and ".join(r for r in ("albedo", "normal") if getattr(frame, r) is None)
             raise AovError(
                 f"{frame.path}: no {missing} AOV. The model needs color + albedo + normal: render them into the "
                 "same EXR (see `mcdenoise info`), pass --albedo/--normal side files, or use --model color"
             )
-        return self.denoise_arrays(frame.color, frame.albedo, frame.normal, progress)
+        return self.denoise_arrays(frame.color, frame.albedo, frame.normal, progress, passes=passes)
 
 
 def denoised_image(denoiser: Denoiser, frame: Frame, *, keep_aovs: bool = False,
-                   progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                   progress: Callable[[int, int], None] | None = None,
+                   passes: int = 1) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Channels and header of the output EXR: denoised color (+ the input's alpha, + AOVs on request)
     under the input's channel names' convention, and the input's header plus the model used."""
-    denoised = denoiser.denoise(frame, progress)
+    denoised = denoiser.denoise(frame, progress, passes=passes)
     channels = frame_channels(denoised, alpha=frame.alpha, albedo=frame.albedo if keep_aovs else None,
                               normal=frame.normal if keep_aovs else None)
     header = dict(frame.header)
     header["mcdenoise_model"] = f"{denoiser.model_name} {denoiser.backend.model_version}"
+    if passes > 1:
+        header["mcdenoise_passes"] = str(passes)
     return channels, header
 
 
@@ -104,10 +164,12 @@ def denoise_file(
     keep_aovs: bool = False,
     compression: str = "zip",
     progress: Callable[[int, int], None] | None = None,
+    passes: int = 1,
 ) -> Path:
     """Read an EXR, denoise it, write the result with the input's pixel type and header (atomically)."""
+    check_passes(passes)  # before reading a possibly large file
     frame = read_frame(source, layer=layer, albedo=albedo, normal=normal)
-    channels, header = denoised_image(denoiser, frame, keep_aovs=keep_aovs, progress=progress)
+    channels, header = denoised_image(denoiser, frame, keep_aovs=keep_aovs, progress=progress, passes=passes)
     protect = [p for p in (source, albedo, normal) if p is not None]
     return write_exr(output, channels, header=header, pixel_type=input_pixel_type(frame), compression=compression,
                      protect=protect)

@@ -57,11 +57,15 @@ class MissingField(McDenoiseError):
     """A multipart request without its `color` file."""
 
 
+class TooManyPasses(McDenoiseError):
+    """?passes= above the service's max_passes."""
+
+
 # Domain errors -> HTTP status, first match wins (subclasses before their bases).
 ERROR_STATUS: list[tuple[type[Exception], int]] = [
     (Unauthorized, 401), (UnknownModel, 404), (SlowUpload, 408), (NoModelsDir, 409), (ImageTooLarge, 413),
     (UploadTooLarge, 413), (ModelTooLarge, 413), (UnsupportedMedia, 415), (BadModelName, 422), (BadModel, 422),
-    (MissingField, 422), (AovError, 422), (BadPixels, 422), (Busy, 503), (ExrError, 400), (McDenoiseError, 400),
+    (MissingField, 422), (TooManyPasses, 422), (AovError, 422), (BadPixels, 422), (Busy, 503), (ExrError, 400), (McDenoiseError, 400),
 ]
 ERROR_DOCS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Not an OpenEXR file, truncated or corrupt EXR, or another bad request"},
@@ -107,6 +111,8 @@ class DenoiseParams:
                                                                           "(default: the server's nan_policy)")] = None
     model: Annotated[str | None, Query(description="a model name from GET /v1/models (default: the service's "
                                                    "own model)")] = None
+    passes: Annotated[int, Query(ge=1, le=8, description="also denoise passes-1 flipped/transposed copies and "
+                                 "average: cleaner, passes times the time (at most the service's max_passes)")] = 1
 
 
 async def read_upload(request: Request) -> tuple[bytes, bytes | None, bytes | None, str]:
@@ -146,7 +152,7 @@ def run_denoise(denoiser: Denoiser, color: bytes, albedo: bytes | None, normal: 
                        + " (send them as layers of the color EXR or as albedo/normal form fields, or run the "
                        "service with a color-only model: MCDENOISE_MODEL=color)")
     t1 = time.perf_counter()
-    channels, header = denoised_image(denoiser, frame)
+    channels, header = denoised_image(denoiser, frame, passes=params.passes)
     t2 = time.perf_counter()
     data = encode_exr(channels, header=header, pixel_type=params.pixel_type or input_pixel_type(frame))
     t3 = time.perf_counter()
@@ -247,6 +253,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Denoise one EXR frame (color + albedo + normal)."""
         limiter: Limiter = request.app.state.limiter
         registry.check(params.model)  # an unknown model name is refused before the body is read
+        if params.passes > settings.max_passes:
+            raise TooManyPasses(f"passes={params.passes} is above this service's limit of {settings.max_passes} "
+                                "(max_passes)")
         async with limiter.admit():  # a place is taken (or 503) before the body is read
             try:
                 with anyio.fail_after(settings.body_timeout_s):

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     models_dir: Path | None = None  # named models (NAME.onnx) for ?model=NAME; PUT /v1/models/NAME writes here
     max_loaded_models: int = Field(4, ge=1)  # named models kept loaded (least recently used dropped first)
     max_model_mb: float = Field(200, gt=0)  # PUT /v1/models/NAME bodies above this get 413
+    max_passes: int = Field(8, ge=1, le=8)  # ?passes= above this gets 422 (each pass costs a full denoise)
     nan_policy: Literal["reject", "replace"] = "reject"  # NaN/Inf pixels: 422, or replace by 0 (per request: ?nan=)
 
     @field_validator("api_key")

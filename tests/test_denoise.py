@@ -105,3 +105,34 @@ def test_model_command_describes_and_releases(tmp_path: Path, tiny_model: Path, 
     assert main(["model", str(release)]) == 0
     assert "resumable    no" in capsys.readouterr().out
     assert main(["model", str(tmp_path / "missing.pt")]) == 2
+
+
+def test_passes_average_the_flipped_and_transposed_denoises(tmp_path: Path) -> None:
+    """--passes N: the mean of N oriented denoises, each undone correctly (a non-square frame, tiled too)."""
+    from mcdenoise.infer import _transform, _untransform
+
+    frame = read_frame(SAMPLE / "render_000.exr")
+    reference = read_frame(SAMPLE / "reference.exr").color
+    d = Denoiser("default", device="cpu")
+    for k in range(8):  # on 256 x 200, where a transpose changes the shape
+        assert np.array_equal(_untransform(_transform(frame.color[:, :200], k), k), frame.color[:, :200])
+    c, a, n = frame.color, frame.albedo, frame.normal  # square: each pass's own exposure equals the frame's
+    expected = np.mean([_untransform(d.denoise_arrays(*(_transform(x, k) for x in (c, a, n))), k) for k in range(4)], 0)
+    calls: list[tuple[int, int]] = []
+    four = d.denoise_arrays(c, a, n, lambda done, total: calls.append((done, total)), passes=4)
+    np.testing.assert_allclose(four, expected, rtol=1e-5, atol=1e-6)
+    assert calls[-1] == (len(calls), len(calls)) and len(calls) % 4 == 0  # progress counts every pass's tiles
+    one = d.denoise_arrays(c, a, n)
+    assert psnr_tonemapped(four, reference) > psnr_tonemapped(one, reference)  # the point of it
+    c, a, n = (x[:, :200] for x in (c, a, n))
+    untiled = d.denoise_arrays(c, a, n, passes=8)
+    tiled = Denoiser("default", device="cpu", max_memory_mb=60).denoise_arrays(c, a, n, passes=8)  # 2 tiles
+    assert tiled.shape == c.shape and np.abs(tiled - untiled).max() < 1e-3
+
+
+def test_passes_out_of_range_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o.exr"
+    assert main(["denoise", str(SAMPLE / "render_000.exr"), "-o", str(out), "--passes", "9"]) == 2
+    assert "passes must be 1 to 8" in capsys.readouterr().err and not out.exists()
+    assert main(["denoise", str(SAMPLE / "render_000.exr"), "-o", str(out), "--passes", "2"]) == 0
+    assert read_frame(out).header["mcdenoise_passes"] == "2"

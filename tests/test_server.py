@@ -54,6 +54,18 @@ def test_raw_exr_round_trip_keeps_size_header_and_pixel_type(client: TestClient)
     assert probe(post_raw(client, render_bytes(), pixel_type="float").content).channels[0].pixel_type == "FLOAT"
 
 
+def test_passes_query_is_capped_by_the_setting() -> None:
+    app = create_app(Settings(max_upload_mb=2, max_pixels=200_000, max_passes=2))
+    with TestClient(app) as client:
+        one, two = post_raw(client, render_bytes()), post_raw(client, render_bytes(), passes="2")
+        assert one.status_code == two.status_code == 200, two.text
+        assert not np.array_equal(read_frame(one.content).color, read_frame(two.content).color)
+        r = post_raw(client, render_bytes(), passes="4")
+        assert r.status_code == 422 and r.json()["error"] == "TooManyPasses" and "max_passes" in r.json()["detail"]
+        r = post_raw(client, render_bytes(), passes="0")
+        assert r.status_code == 422 and r.json()["error"] == "BadParameter"
+
+
 def test_blender_multilayer_and_multipart_side_files(client: TestClient, tmp_path: Path) -> None:
     passes = blender_channels("ViewLayer", 20, 28, noisy_image=True)
     blender = write_parts(tmp_path / "b.exr", [(f"ViewLayer.{p}", c) for p, c in passes.items()])

@@ -18,6 +18,7 @@ EPILOG = """examples:
   mcdenoise denoise 'frames/*.exr' -o denoised/ --skip-existing      a sequence; re-runs skip finished frames
   mcdenoise denoise frames/shot.%04d.exr -o denoised/                   also shot.####.exr, or a folder
   mcdenoise denoise big_4k.exr --max-memory-mb 1024                     smaller tiles, less memory
+  mcdenoise denoise final.exr --passes 8                                best quality, 8x the time
   mcdenoise denoise shot.exr --model sq010.pt --backend torch
 
 Frames are independent: a farm can split a sequence across machines. A frame that fails is
@@ -98,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     """Denoise EXR files, folders, globs and frame patterns with the shipped or a given model."""
     from mcdenoise.sequence import expand_inputs, plan_outputs
 
+    from mcdenoise.infer import check_passes
+
+    check_passes(args.passes)
     inputs = expand_inputs(args.inputs)
     if len(inputs) > 1 and (args.albedo or args.normal):
         raise McDenoiseError("--albedo/--normal side files go with a single input file")
@@ -112,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         from mcdenoise.client import denoise_remote
 
         def remote(src: Path, out: Path) -> Path:
-            data = denoise_remote(args.server, src, albedo=args.albedo, normal=args.normal, layer=args.layer)
+            data = denoise_remote(args.server, src, albedo=args.albedo, normal=args.normal, layer=args.layer,
+                                  passes=args.passes)
             if not out.parent.is_dir():
                 raise McDenoiseError(f"{out}: output folder {out.parent} does not exist")
             return atomic_write_bytes(out, data)
@@ -124,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     denoiser = _open_denoiser(args)
     return _each_frame(todo, lambda src, out: denoise_file(
         denoiser, src, out, albedo=args.albedo, normal=args.normal, layer=args.layer, keep_aovs=args.keep_aovs,
-        progress=_tile_bar() if len(todo) == 1 else None))
+        progress=_tile_bar() if len(todo) == 1 else None, passes=args.passes))
 
 
 def add_parser(sub: Any) -> None:
@@ -137,6 +142,9 @@ def add_parser(sub: Any) -> None:
     model_options(p, threads=True)
     p.add_argument("--max-memory-mb", type=float, default=DEFAULT_MAX_MEMORY_MB, metavar="MB",
                    help=f"working memory cap; larger frames run in overlapping tiles (default {DEFAULT_MAX_MEMORY_MB})")
+    p.add_argument("--passes", type=int, default=1, metavar="N",
+                   help="also denoise N-1 flipped/transposed copies and average (1-8; about +0.25 dB for 2, "
+                        "+0.5 dB for 8, at N times the time: for final frames)")
     p.add_argument("--skip-existing", action="store_true", help="skip frames whose output already exists")
     p.add_argument("--server", metavar="URL", help="send frames to a running `mcdenoise serve` instead "
                    "(API key from MCDENOISE_API_KEY)")
