@@ -2,11 +2,14 @@
 
     python benchmarks/denoise_quality.py sample_scenes/cornell data/heldout/proc_*
     python benchmarks/denoise_quality.py data/heldout/proc_* --model shipped=default --model mine=run/m.pt
+    python benchmarks/denoise_quality.py sample_scenes/cornell --passes 2 8     each model also with 2 and 8 passes
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from evalset import eval_views, evaluate, oidn, ours, print_table
 
@@ -17,12 +20,21 @@ def main() -> None:
     parser.add_argument("scenes", nargs="+", help="scene directories whose views have reference.exr")
     parser.add_argument("--model", action="append", metavar="NAME=PATH",
                         help="model to evaluate (default: shipped=default); repeatable")
+    parser.add_argument("--passes", type=int, nargs="*", default=[], metavar="N",
+                        help="also run each model with N oriented passes averaged (`denoise --passes`)")
+    parser.add_argument("--json", metavar="PATH", help="also write the per-view rows (PSNR, relMSE, seconds, "
+                        "luminance ratio, highlight relMSE per method) as JSON")
     parser.add_argument("--oidn", default="high", help="OIDN quality: fast, balanced or high (default high)")
     args = parser.parse_args()
     models = dict(m.split("=", 1) for m in (args.model or ["mcdenoise=default"]))
-    methods = {name: ours(None if path == "default" else path) for name, path in models.items()}
+    methods = {}
+    for name, path in models.items():
+        for passes in [1, *args.passes]:
+            methods[name if passes == 1 else f"{name} x{passes}"] = ours(None if path == "default" else path, passes)
     methods[f"oidn-{args.oidn}"] = oidn(args.oidn)
     rows = evaluate(eval_views(args.scenes), methods)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
     print_table(rows, list(methods), "Denoising quality, 4-spp inputs vs high-spp references",
                 baseline=f"oidn-{args.oidn}")
 

@@ -57,12 +57,12 @@ def oidn(quality: str = "high") -> Method:
     return run
 
 
-def ours(model: str | None = None) -> Method:
-    """mcdenoise through its library inference path (CPU)."""
+def ours(model: str | None = None, passes: int = 1) -> Method:
+    """mcdenoise through its library inference path (CPU), with `passes` oriented denoises averaged."""
     from mcdenoise.infer import Denoiser
 
     denoiser = Denoiser(model, device="cpu")
-    return denoiser.denoise
+    return lambda frame: denoiser.denoise(frame, passes=passes)
 
 
 def evaluate(views: Sequence[EvalView], methods: dict[str, Method]) -> list[dict]:

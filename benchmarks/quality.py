@@ -14,7 +14,7 @@ Methods on every evaluated render: the noisy input; the shipped models through O
 `fit` for --fit-minutes from the shipped model on the scene's other views (its own noisy renders
 only); OIDN fast/balanced/high with albedo + normal (clean_aux=False). Metrics: tonemapped PSNR,
 relMSE, SSIM, HDR-FLIP (mcdenoise.evaluate). Writes benchmarks/results/quality.json and
-quality_psnr_vs_spp.png, and prints per-scene and mean tables.
+quality_psnr_vs_spp.png (--out names others), and prints per-scene and mean tables.
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--fit-minutes", type=float, default=3.0, help="fit budget per scene (0: skip the fit)")
     parser.add_argument("--no-flip", action="store_true")
+    parser.add_argument("--out", default="quality", help="results name: benchmarks/results/OUT.json and "
+                        "OUT_psnr_vs_spp.png (default: quality, the published full run)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
@@ -114,7 +116,7 @@ def main() -> None:
                     f"{r['method']} {r['psnr']:.2f}" for r in rows[-len(images):]), flush=True)
 
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "quality.json").write_text(json.dumps(rows, indent=1))
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(rows, indent=1))
     methods = [m for m in METHODS_ORDER if any(r["method"] == m for r in rows)]
     print("\nMean tonemapped PSNR (dB) / relMSE / FLIP over scenes, by pixel filter and spp")
     print(f"| filter | spp | {' | '.join(methods)} |")
@@ -128,7 +130,7 @@ def main() -> None:
                 flip = f" / {np.mean([r['flip'] for r in mine]):.3f}" if mine and "flip" in mine[0] else ""
                 cells.append(f"{np.mean([r['psnr'] for r in mine]):.2f} / {np.mean([r['relmse'] for r in mine]):.4f}{flip}")
             print(f"| {filt} | {spp} | " + " | ".join(cells) + " |")
-    plot(rows, methods, sorted(args.spp), RESULTS / "quality_psnr_vs_spp.png")
+    plot(rows, methods, sorted(args.spp), RESULTS / f"{args.out}_psnr_vs_spp.png")
 
 
 def plot(rows: list[dict], methods: list[str], spps: list[int], path: Path) -> None:
