@@ -170,6 +170,11 @@ def test_addon_end_to_end_against_a_live_service(tmp_path: Path) -> None:
     reference = read_frame(out / "reference.exr").color
     assert denoised.shape == noisy.shape == (64, 64, 3) and np.isfinite(denoised).all()
     assert psnr_tonemapped(denoised, reference) > psnr_tonemapped(noisy, reference) + 2.0
+    # Passes: a different (averaged) result, as good.
+    assert r["denoise_passes"] == r["save_passes"] == ""
+    four = read_frame(out / "saved_passes.exr").color
+    assert not np.array_equal(four, denoised)
+    assert psnr_tonemapped(four, reference) > psnr_tonemapped(noisy, reference) + 2.0
     # Animation: each frame denoised beside Blender's output, same numbering.
     assert r["frames"] == ["f_0001.denoised.exr", "f_0001.png", "f_0002.denoised.exr", "f_0002.png"]
     assert read_frame(out / "frames" / "f_0002.denoised.exr").color.shape == (64, 64, 3)

@@ -67,6 +67,12 @@ from mcdenoise_blender_io import save_input_and_reference  # noqa: E402  (helper
 
 save_input_and_reference(bpy, scene, out)
 
+# Final-quality passes: the service averages 4 oriented denoises (header says so).
+scene.mcdenoise.passes = 4
+results["denoise_passes"] = call(bpy.ops.mcdenoise.denoise_render, wait=True)
+results["save_passes"] = call(bpy.ops.mcdenoise.save_denoised, filepath=str(out / "saved_passes.exr"))
+scene.mcdenoise.passes = 1
+
 # Service errors: wrong key, unknown model, service down.
 prefs.api_key = "wrong-key"
 results["wrong_key"] = call(bpy.ops.mcdenoise.denoise_render, wait=True)

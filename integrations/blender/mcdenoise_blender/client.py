@@ -51,9 +51,10 @@ class Service:
         """Raise ServiceError unless the service answers /healthz (short timeout)."""
         self._request("GET", "/healthz", timeout=min(self.timeout, 5.0))
 
-    def denoise(self, exr: bytes, model: str = "") -> bytes:
+    def denoise(self, exr: bytes, model: str = "", passes: int = 1) -> bytes:
         """POST a multilayer EXR (color + albedo + normal passes) to /denoise; return the denoised EXR."""
-        query = "?" + urllib.parse.urlencode({"model": model}) if model.strip() else ""
+        params = {k: v for k, v in (("model", model.strip()), ("passes", passes if passes > 1 else "")) if v}
+        query = "?" + urllib.parse.urlencode(params) if params else ""
         return self._request("POST", "/denoise" + query, exr, EXR_MEDIA)
 
     def models(self) -> list[str]:

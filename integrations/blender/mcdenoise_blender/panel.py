@@ -27,6 +27,7 @@ class RENDER_PT_mcdenoise(bpy.types.Panel):
         if context.scene.render.engine != "CYCLES":
             layout.label(text="Needs Cycles (Denoising Data passes)", icon="ERROR")
         layout.prop(s, "model")
+        layout.prop(s, "passes")
         row = layout.row(align=True)
         row.operator("mcdenoise.denoise_render", icon="SHADERFX")
         row.operator("mcdenoise.save_denoised", text="", icon="FILE_TICK")

@@ -43,6 +43,9 @@ class MCDENOISE_PG_scene(bpy.types.PropertyGroup):
     model: StringProperty(name="Model", default="",
                           description="service model name (or, in local mode, default / lean / a .onnx path); "
                                       "empty: the service's default")
+    passes: IntProperty(name="Passes", default=1, min=1, max=8,
+                        description="denoise 1-8 flipped/transposed copies and average them: cleaner, that many "
+                                    "times the time (8 for final frames)")
     denoise_after_render: BoolProperty(name="Denoise after every render", default=False,
                                        description="denoise each rendered still or animation frame; animation frames "
                                                    "are written beside Blender's output as <frame>.denoised.exr")
@@ -68,7 +71,8 @@ def prefs(context: bpy.types.Context) -> MCDENOISE_AP_preferences:
 def work_settings(context: bpy.types.Context, scene: bpy.types.Scene) -> Settings:
     """A thread-safe copy of what a denoise needs."""
     p = prefs(context)
-    return Settings(mode=p.mode, url=p.service_url, api_key=p.api_key, timeout=p.timeout, model=scene.mcdenoise.model)
+    return Settings(mode=p.mode, url=p.service_url, api_key=p.api_key, timeout=p.timeout, model=scene.mcdenoise.model,
+                    passes=scene.mcdenoise.passes)
 
 
 CLASSES = (MCDENOISE_AP_preferences, MCDENOISE_PG_scene)

@@ -30,6 +30,7 @@ class Settings:
     api_key: str
     timeout: float
     model: str  # a service model name, or in local mode "default"/"lean"/a path to .onnx; "" = default
+    passes: int = 1  # oriented denoises averaged (mcdenoise's --passes): 8 for final frames
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -47,13 +48,13 @@ def write_atomic(path: Path, data: bytes) -> None:
 def denoise_exr(settings: Settings, source: Path, output: Path) -> None:
     """Denoise the multilayer EXR `source` into `output`, through the service or mcdenoise in this Python."""
     if settings.mode == "LOCAL":
-        _denoise_local(settings.model, source, output)
+        _denoise_local(settings.model, source, output, settings.passes)
         return
     service = Service(settings.url, settings.api_key, settings.timeout)
-    write_atomic(output, service.denoise(source.read_bytes(), settings.model))
+    write_atomic(output, service.denoise(source.read_bytes(), settings.model, settings.passes))
 
 
-def _denoise_local(model: str, source: Path, output: Path) -> None:
+def _denoise_local(model: str, source: Path, output: Path, passes: int = 1) -> None:
     """mcdenoise's own inference path (the same one as the CLI and the service)."""
     try:
         from mcdenoise.infer import Denoiser, denoise_file
@@ -66,7 +67,7 @@ def _denoise_local(model: str, source: Path, output: Path) -> None:
         if key not in _LOCAL_MODELS:
             _LOCAL_MODELS.clear()  # one loaded model at a time
             _LOCAL_MODELS[key] = Denoiser(key)
-        denoise_file(_LOCAL_MODELS[key], source, output)
+        denoise_file(_LOCAL_MODELS[key], source, output, passes=passes)
     except McDenoiseError as exc:
         raise ServiceError(str(exc)) from None
 
