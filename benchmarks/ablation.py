@@ -38,6 +38,8 @@ VARIANTS: dict[str, dict] = {
     "kpn-bf16": {"size": "fast-kpn", "precision": "bf16"},
     "kpn-bf16-mean": {"size": "fast-kpn", "precision": "bf16", "target": "mean"},
     "lean-kpn": {"size": "lean-kpn"},
+    "exp-bf16": {"size": "fast-exp", "precision": "bf16"},  # log(1 + radiance) directly, not a correction
+    "logblur-bf16": {"size": "fast-logblur", "precision": "bf16"},  # corrects log(1 + 5x5 blur of the input)
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from mcdenoise.errors import McDenoiseError
 
-OUTPUTS = ("linear", "log", "kpn")
+OUTPUTS = ("linear", "log", "kpn", "exp", "logblur")
 PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA, fp32 on CPU
 
 
@@ -30,6 +30,9 @@ class ModelConfig:
     # log(1 + v) color, mapped back to linear HDR (starts as the identity); "kpn": per-pixel
     # softmax kernels applied to the linear noisy color at `scales` resolutions and blended coarse
     # to fine (`mcdenoise.kpn`): a convex combination of input radiance (starts as a blur).
+    # "exp": log(1 + radiance) directly, not anchored to the noisy input (fireflies are not passed through
+    # by default; starts black). "logblur": a correction to log(1 + a 5x5 box blur of the color) (starts
+    # as that blur: sparse samples and fireflies are spread before the network corrects them).
     output: str = "linear"
     kernel: int = 5  # "kpn" only: odd kernel side
     scales: int = 3  # "kpn" only: full, 1/2, 1/4 ... resolution (<= pools)
@@ -94,6 +97,9 @@ PRESETS: dict[str, ModelConfig] = {
     "fast-kpn": ModelConfig(enc=24, dec=48, head=(32, 32), pools=4, output="kpn"),
     "lean-kpn": ModelConfig(enc=16, dec=32, head=(32, 32), pools=4, output="kpn"),
     "tiny-kpn": ModelConfig(enc=8, dec=16, head=(16, 16), pools=2, output="kpn", kernel=3, scales=2),
+    # Output-head ablations of the `fast` trunk (issue 12): see ModelConfig.output.
+    "fast-exp": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="exp"),
+    "fast-logblur": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="logblur"),
 }
 
 

@@ -18,6 +18,7 @@ from mcdenoise.kpn import kpn_output
 INPUT_CHANNELS = ("color.R", "color.G", "color.B", "albedo.R", "albedo.G", "albedo.B",
                   "normal.X", "normal.Y", "normal.Z")
 INPUT_OFFSET = 0.5  # inputs are centred: [0, 1] -> [-0.5, 0.5] (paper, appendix A)
+BLUR = 5  # "logblur" outputs: side of the box blur of the color they correct
 LOG_MAX = 20.0  # "log" outputs: log(1 + v) is clamped here (v < 5e8) so exp never overflows
 
 
@@ -46,6 +47,10 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
     raw = raw.float()
     if cfg.output == "linear":
         return raw
+    if cfg.output == "exp":
+        return torch.exp(raw.clamp(max=LOG_MAX)) - 1.0
+    if cfg.output == "logblur":  # count_include_pad=False: the border is a blur of the pixels that exist
+        exposed = F.avg_pool2d(exposed, BLUR, stride=1, padding=BLUR // 2, count_include_pad=False)
     # Not color.log_inverse: that clamps at 0, which would stop the gradient of negative predictions.
     # exp - 1 rather than expm1: ONNX has no Expm1 op.
     return torch.exp((color.log_forward(exposed) + raw).clamp(max=LOG_MAX)) - 1.0

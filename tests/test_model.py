@@ -156,6 +156,19 @@ def test_untrained_transfer_model_is_the_identity() -> None:
     torch.testing.assert_close(out, c, rtol=1e-3, atol=1e-4)
 
 
+def test_exp_and_logblur_heads_start_black_and_blurred() -> None:
+    """Untrained: "exp" predicts 0, "logblur" the 5x5 box blur of the color (borders: of the pixels inside)."""
+    c = torch.rand(1, 3, 32, 48) * 10  # aligned: no replicate padding on the bottom/right
+    aux = torch.rand(1, 3, 32, 48), torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        black = DenoisePipeline(UNet(PRESETS["fast-exp"])).eval()(c, *aux)
+        blurred = DenoisePipeline(UNet(PRESETS["fast-logblur"])).eval()(c, *aux)
+    assert float(black.abs().max()) < 1e-6
+    box = torch.nn.functional.avg_pool2d(c, 5, stride=1, padding=2, count_include_pad=False)
+    torch.testing.assert_close(blurred, box, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(blurred[..., 0, 0], c[..., :3, :3].mean(dim=(-2, -1)), rtol=1e-3, atol=1e-4)
+
+
 def test_linear_output_is_the_papers() -> None:
     x = torch.randn(1, 9, 4, 4)
     raw = torch.randn(1, 3, 4, 4)

@@ -218,6 +218,28 @@ def test_color_only_model_exports_a_color_only_graph(tmp_path: Path) -> None:
     assert np.max(np.abs(a - b) / (np.abs(a) + 1e-2)) < 1e-3
 
 
+@pytest.mark.parametrize("preset", ["tiny-exp", "tiny-logblur"])
+def test_exp_and_logblur_heads_export_with_dynamic_size(tmp_path: Path, preset: str) -> None:
+    """The ablation heads run in ONNX Runtime at any size, as PyTorch computes them."""
+    from dataclasses import replace
+
+    from mcdenoise.checkpoint import save_checkpoint
+    from mcdenoise.model import PRESETS, UNet
+
+    torch.manual_seed(3)
+    net = UNet(replace(PRESETS["tiny"], output=preset.split("-")[1]))
+    torch.nn.init.normal_(net.convs["dec_conv1c"].weight, std=0.1)
+    pt = save_checkpoint(tmp_path / "m.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
+    sess = _session(export_bytes(pt))
+    for h, w, peak in [(37, 53, 1e3), (7, 5, 1.0)]:
+        color, albedo, normal = _inputs(h, w, seed=h + w, peak=peak)
+        out = sess.run(None, {"color": color, "albedo": albedo, "normal": normal})[0]
+        with torch.no_grad():
+            ref = DenoisePipeline(net.eval())(*map(torch.from_numpy, (color, albedo, normal))).numpy()
+        assert out.shape == (1, 3, h, w) and np.all(np.isfinite(out))
+        assert np.max(np.abs(out - ref) / (np.abs(ref) + 1.0)) < 1e-3  # exp - 1: float32 rounding near 0
+
+
 @pytest.mark.parametrize("half", [False, True])
 def test_kernel_predicting_model_exports_with_dynamic_size(tmp_path: Path, half: bool) -> None:
     """A "kpn" model (kernels at 1 and 1/2 resolution) runs in ONNX Runtime at any size, tiled or not."""
