@@ -40,6 +40,7 @@ VARIANTS: dict[str, dict] = {
     "lean-kpn": {"size": "lean-kpn"},
     "exp-bf16": {"size": "fast-exp", "precision": "bf16"},  # log(1 + radiance) directly, not a correction
     "logblur-bf16": {"size": "fast-logblur", "precision": "bf16"},  # corrects log(1 + 5x5 blur of the input)
+    "blurlog-bf16": {"size": "fast-blurlog", "precision": "bf16"},  # corrects a 5x5 blur of log(1 + input)
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

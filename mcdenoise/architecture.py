@@ -11,7 +11,7 @@ from typing import Any
 
 from mcdenoise.errors import McDenoiseError
 
-OUTPUTS = ("linear", "log", "kpn", "exp", "logblur")
+OUTPUTS = ("linear", "log", "kpn", "exp", "logblur", "blurlog")
 PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA, fp32 on CPU
 
 
@@ -32,7 +32,9 @@ class ModelConfig:
     # to fine (`mcdenoise.kpn`): a convex combination of input radiance (starts as a blur).
     # "exp": log(1 + radiance) directly, not anchored to the noisy input (fireflies are not passed through
     # by default; starts black). "logblur": a correction to log(1 + a 5x5 box blur of the color) (starts
-    # as that blur: sparse samples and fireflies are spread before the network corrects them).
+    # as that blur: sparse samples and fireflies are spread before the network corrects them). "blurlog":
+    # a correction to the 5x5 box blur of log(1 + color) (a geometric mean: emitters and fireflies
+    # spread far less into their neighbours).
     output: str = "linear"
     kernel: int = 5  # "kpn" only: odd kernel side
     scales: int = 3  # "kpn" only: full, 1/2, 1/4 ... resolution (<= pools)
@@ -100,6 +102,7 @@ PRESETS: dict[str, ModelConfig] = {
     # Output-head ablations of the `fast` trunk (issue 12): see ModelConfig.output.
     "fast-exp": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="exp"),
     "fast-logblur": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="logblur"),
+    "fast-blurlog": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="blurlog"),
 }
 
 

@@ -51,6 +51,9 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
         return torch.exp(raw.clamp(max=LOG_MAX)) - 1.0
     if cfg.output == "logblur":  # count_include_pad=False: the border is a blur of the pixels that exist
         exposed = F.avg_pool2d(exposed, BLUR, stride=1, padding=BLUR // 2, count_include_pad=False)
+    if cfg.output == "blurlog":
+        base = F.avg_pool2d(color.log_forward(exposed), BLUR, stride=1, padding=BLUR // 2, count_include_pad=False)
+        return torch.exp((base + raw).clamp(max=LOG_MAX)) - 1.0
     # Not color.log_inverse: that clamps at 0, which would stop the gradient of negative predictions.
     # exp - 1 rather than expm1: ONNX has no Expm1 op.
     return torch.exp((color.log_forward(exposed) + raw).clamp(max=LOG_MAX)) - 1.0

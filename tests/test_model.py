@@ -157,7 +157,10 @@ def test_untrained_transfer_model_is_the_identity() -> None:
 
 
 def test_exp_and_logblur_heads_start_black_and_blurred() -> None:
-    """Untrained: "exp" predicts 0, "logblur" the 5x5 box blur of the color (borders: of the pixels inside)."""
+    """Untrained: "exp" predicts 0, "logblur" the 5x5 box blur of the color (borders: of the pixels inside),
+    "blurlog" that blur taken of log(1 + color)."""
+    from mcdenoise.color import autoexposure
+
     c = torch.rand(1, 3, 32, 48) * 10  # aligned: no replicate padding on the bottom/right
     aux = torch.rand(1, 3, 32, 48), torch.rand(1, 3, 32, 48)
     with torch.no_grad():
@@ -167,6 +170,11 @@ def test_exp_and_logblur_heads_start_black_and_blurred() -> None:
     box = torch.nn.functional.avg_pool2d(c, 5, stride=1, padding=2, count_include_pad=False)
     torch.testing.assert_close(blurred, box, rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(blurred[..., 0, 0], c[..., :3, :3].mean(dim=(-2, -1)), rtol=1e-3, atol=1e-4)
+    with torch.no_grad():
+        geometric = DenoisePipeline(UNet(PRESETS["fast-blurlog"])).eval()(c, *aux)
+    e = float(autoexposure(c))  # the blur is of the exposed color's log
+    box_log = torch.nn.functional.avg_pool2d(torch.log1p(c * e), 5, stride=1, padding=2, count_include_pad=False)
+    torch.testing.assert_close(geometric, torch.expm1(box_log) / e, rtol=1e-3, atol=1e-4)
 
 
 def test_linear_output_is_the_papers() -> None:
