@@ -102,7 +102,9 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
 def release_copy(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = True) -> Path:
     """Write an inference-only copy of a training checkpoint (no optimizer state; float16 weights)."""
     ckpt = load_checkpoint(src)
-    keep = {k: v for k, v in ckpt.items() if k not in ("optimizer", "path", "format", "format_version", "mcdenoise_version")}
+    training_state = ("optimizer", "best", "grad_clip")  # best: a second full copy of weights (fit's selection)
+    keep = {k: v for k, v in ckpt.items()
+            if k not in (*training_state, "path", "format", "format_version", "mcdenoise_version")}
     if half:
         keep["model"] = {k: v.half() for k, v in ckpt["model"].items()}
     return save_checkpoint(dst, keep)

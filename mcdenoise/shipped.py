@@ -1,4 +1,4 @@
-"""The models shipped inside the package (mcdenoise/weights/), by name: `--model default|lean`."""
+"""The models shipped inside the package (mcdenoise/weights/), by name: `--model default|lean|color|interior`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ SHIPPED = {
     "default": "n2n_default",  # `fast` U-Net: the best quality of the shipped models
     "lean": "n2n_lean",  # `lean` U-Net: about 2x faster on CPUs, a little less quality
     "color": "n2n_color",  # `lean` U-Net on color alone, for renders without albedo/normal AOVs
+    "interior": "n2n_interior",  # `fast` U-Net also trained on interiors and Cycles frames: better there
 }
 
 

@@ -13,6 +13,7 @@ from mcdenoise.errors import AovError
 from mcdenoise.exr import probe, read_frame
 from mcdenoise.infer import Denoiser, denoise_file
 from mcdenoise.metrics import psnr_tonemapped
+from mcdenoise.shipped import SHIPPED
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_scenes" / "cornell" / "cam0_box"
 
@@ -87,7 +88,7 @@ def test_several_inputs_into_a_folder(tmp_path: Path, tiny_model: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["f0.exr", "f1.exr"]
 
 
-@pytest.mark.parametrize("name", ["default", "lean", "color"])
+@pytest.mark.parametrize("name", list(SHIPPED))
 def test_shipped_models_denoise_the_sample(name: str) -> None:
     """Each pretrained model improves the bundled 4-spp sample (quality numbers live in benchmarks/)."""
     frame = read_frame(SAMPLE / "render_000.exr")
