@@ -76,7 +76,7 @@ ERROR_DOCS: dict[int | str, dict[str, Any]] = {
                          "max_decoded_mb to decode (decided from its headers)"},
     415: {"description": "Content-Type is neither multipart/form-data nor image/x-exr"},
     422: {"description": "No color channels, AOVs missing or of another size, NaN/Inf pixels (nan=reject), "
-                         "missing `color` field, or a bad query parameter"},
+                         "missing `color` field, passes above max_passes, or a bad query parameter"},
     503: {"description": "Every inference slot and queue place is taken; retry after Retry-After seconds"},
 }
 for _status in ERROR_DOCS:
