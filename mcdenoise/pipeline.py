@@ -49,14 +49,17 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
         return raw
     if cfg.output == "exp":
         return torch.exp(raw.clamp(max=LOG_MAX)) - 1.0
+    # The log-space heads: a correction `raw` to a base in log(1 + v) space.
+    blur = lambda t: F.avg_pool2d(t, BLUR, stride=1, padding=BLUR // 2, count_include_pad=False)  # noqa: E731
     if cfg.output == "logblur":  # count_include_pad=False: the border is a blur of the pixels that exist
-        exposed = F.avg_pool2d(exposed, BLUR, stride=1, padding=BLUR // 2, count_include_pad=False)
-    if cfg.output == "blurlog":
-        base = F.avg_pool2d(color.log_forward(exposed), BLUR, stride=1, padding=BLUR // 2, count_include_pad=False)
-        return torch.exp((base + raw).clamp(max=LOG_MAX)) - 1.0
+        base = color.log_forward(blur(exposed))
+    elif cfg.output == "blurlog":
+        base = blur(color.log_forward(exposed))
+    else:  # "log"
+        base = color.log_forward(exposed)
     # Not color.log_inverse: that clamps at 0, which would stop the gradient of negative predictions.
     # exp - 1 rather than expm1: ONNX has no Expm1 op.
-    return torch.exp((color.log_forward(exposed) + raw).clamp(max=LOG_MAX)) - 1.0
+    return torch.exp((base + raw).clamp(max=LOG_MAX)) - 1.0
 
 
 def finite_or_zero(x: torch.Tensor) -> torch.Tensor:
