@@ -22,6 +22,8 @@ def main() -> None:
                         help="model to evaluate (default: shipped=default); repeatable")
     parser.add_argument("--passes", type=int, nargs="*", default=[], metavar="N",
                         help="also run each model with N oriented passes averaged (`denoise --passes`)")
+    parser.add_argument("--raw", action="store_true",
+                        help="also run each model without the energy match (`denoise --no-energy-match`)")
     parser.add_argument("--json", metavar="PATH", help="also write the per-view rows (PSNR, relMSE, seconds, "
                         "luminance ratio, highlight relMSE per method) as JSON")
     parser.add_argument("--oidn", default="high", help="OIDN quality: fast, balanced or high (default high)")
@@ -29,6 +31,8 @@ def main() -> None:
     models = dict(m.split("=", 1) for m in (args.model or ["mcdenoise=default"]))
     methods = {}
     for name, path in models.items():
+        if args.raw:
+            methods[f"{name} raw"] = ours(None if path == "default" else path, energy_match=False)
         for passes in [1, *args.passes]:
             methods[name if passes == 1 else f"{name} x{passes}"] = ours(None if path == "default" else path, passes)
     methods[f"oidn-{args.oidn}"] = oidn(args.oidn)

@@ -57,11 +57,11 @@ def oidn(quality: str = "high") -> Method:
     return run
 
 
-def ours(model: str | None = None, passes: int = 1) -> Method:
+def ours(model: str | None = None, passes: int = 1, energy_match: bool = True) -> Method:
     """mcdenoise through its library inference path (CPU), with `passes` oriented denoises averaged."""
     from mcdenoise.infer import Denoiser
 
-    denoiser = Denoiser(model, device="cpu")
+    denoiser = Denoiser(model, device="cpu", energy_match=energy_match)
     return lambda frame: denoiser.denoise(frame, passes=passes)
 
 

@@ -21,8 +21,12 @@ class ModelConfig:
 
     in_channels: int = 9  # 9: color + albedo + normal (`mcdenoise.pipeline.INPUT_CHANNELS`); 3: color only
     out_channels: int = 3  # linear HDR RGB
-    enc: int = 48  # width of every encoder conv
-    dec: int = 96  # width of every decoder conv but the last stage
+    # Widths: one number for every level, or one per level. `enc`: pools + 1 widths, full resolution first
+    # (enc_conv0/1, then after each pool, the last the bottleneck); `dec`: pools - 1 widths of the decoder
+    # stages at 1/2 ... 1/2^(pools-1). Coarse levels are cheap (a conv at 1/2^l costs 1/4^l per pixel), so
+    # per-level widths add capacity where it costs little time.
+    enc: int | tuple[int, ...] = 48
+    dec: int | tuple[int, ...] = 96
     head: tuple[int, int] = (64, 32)  # widths of the last decoder stage (full resolution)
     pools: int = 5  # number of 2x2 max-pools (and nearest upsamplings)
     # What the last (linear) conv predicts, see `mcdenoise.pipeline.network_output`:
@@ -49,6 +53,14 @@ class ModelConfig:
         """Input height and width must be multiples of this (2^pools)."""
         return 2**self.pools
 
+    def enc_width(self, level: int) -> int:
+        """Width of the encoder conv(s) at pooling `level` (0 = full resolution, `pools` = bottleneck)."""
+        return self.enc if isinstance(self.enc, int) else self.enc[level]
+
+    def dec_width(self, level: int) -> int:
+        """Width of the decoder stage at pooling `level` (1 .. pools - 1)."""
+        return self.dec if isinstance(self.dec, int) else self.dec[level - 1]
+
     def head_channels(self, level: int) -> int:
         """Output channels of the conv predicting at pooling `level` (0 = full resolution)."""
         if self.output != "kpn":
@@ -63,6 +75,12 @@ class ModelConfig:
             raise McDenoiseError(f"in_channels must be 9 (color + albedo + normal) or 3 (color only), not {self.in_channels}")
         if self.output not in OUTPUTS:
             raise McDenoiseError(f"unknown model output {self.output!r}; use one of {', '.join(OUTPUTS)}")
+        for name, widths, n in (("enc", self.enc, self.pools + 1), ("dec", self.dec, self.pools - 1)):
+            per_level = (widths,) if isinstance(widths, int) else widths
+            if not isinstance(widths, int) and len(widths) != n:
+                raise McDenoiseError(f"{name} needs one width or {n} (one per level), not {len(widths)}")
+            if any(not isinstance(w, int) or w < 1 for w in per_level):
+                raise McDenoiseError(f"{name} widths must be positive integers, not {widths}")
         if self.output == "kpn" and (self.kernel < 1 or self.kernel % 2 == 0 or not 1 <= self.scales <= self.pools):
             raise McDenoiseError(f"kpn needs an odd kernel (got {self.kernel}) and 1 <= scales <= pools "
                                  f"(got scales {self.scales}, pools {self.pools})")
@@ -70,7 +88,9 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for checkpoints (lists, not tuples, so `weights_only` loading accepts it)."""
         d = asdict(self)
-        d["head"] = list(self.head)
+        for key in ("head", "enc", "dec"):
+            if isinstance(d[key], tuple):
+                d[key] = list(d[key])
         return d
 
     @classmethod
@@ -81,8 +101,9 @@ class ModelConfig:
         if extra:
             raise McDenoiseError(f"model config has unknown fields {sorted(extra)}; is mcdenoise up to date?")
         d = dict(d)
-        if "head" in d:
-            d["head"] = tuple(d["head"])
+        for key in ("head", "enc", "dec"):
+            if isinstance(d.get(key), list):
+                d[key] = tuple(d[key])
         return cls(**d)
 
 
@@ -103,22 +124,35 @@ PRESETS: dict[str, ModelConfig] = {
     "fast-exp": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="exp"),
     "fast-logblur": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="logblur"),
     "fast-blurlog": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="blurlog"),
+    # `fast` with 2.5x the parameters at its coarse levels (1/4 .. 1/16) for +18% time: what `fit --init
+    # default --size fast-wide` grows the shipped model into (`grow`), keeping what it computes.
+    "fast-wide": ModelConfig(enc=(24, 24, 48, 64, 96), dec=(48, 64, 96), head=(32, 16), pools=4, output="log"),
 }
 
 
 def layer_table(cfg: ModelConfig) -> list[tuple[str, int, int]]:
     """(name, in_channels, out_channels) of every conv, in order; one line per layer as in the paper."""
-    e, d, (h1, h2), c = cfg.enc, cfg.dec, cfg.head, cfg.in_channels
-    table = [("enc_conv0", c, e), ("enc_conv1", e, e)]  # full resolution, then pool1
-    table += [(f"enc_conv{i}", e, e) for i in range(2, cfg.pools + 1)]  # after pool(i-1), then pool(i)
-    table += [(f"enc_conv{cfg.pools + 1}", e, e)]  # bottleneck at 1/2^pools
-    for level in range(cfg.pools, 1, -1):  # upsample, concat the encoder output of the level above
-        below = e if level == cfg.pools else d
-        table += [(f"dec_conv{level}a", below + e, d), (f"dec_conv{level}b", d, d)]
-    table += [("dec_conv1a", (d if cfg.pools > 1 else e) + c, h1), ("dec_conv1b", h1, h2)]
-    table += [("dec_conv1c", h2, cfg.head_channels(0))]  # linear output
+    return [(name, sum(parts), cout) for name, parts, cout in _layers(cfg)]
+
+
+def layer_inputs(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Conv name -> widths of the tensors concatenated into its input, in order (upsampled, then skip)."""
+    return {name: parts for name, parts, _ in _layers(cfg)}
+
+
+def _layers(cfg: ModelConfig) -> list[tuple[str, tuple[int, ...], int]]:
+    """(name, input parts, out_channels) of every conv, in order."""
+    e, d, (h1, h2), c = cfg.enc_width, cfg.dec_width, cfg.head, cfg.in_channels
+    table = [("enc_conv0", (c,), e(0)), ("enc_conv1", (e(0),), e(0))]  # full resolution, then pool1
+    table += [(f"enc_conv{i}", (e(i - 2),), e(i - 1)) for i in range(2, cfg.pools + 1)]  # at 1/2^(i-1), then pool(i)
+    table += [(f"enc_conv{cfg.pools + 1}", (e(cfg.pools - 1),), e(cfg.pools))]  # bottleneck at 1/2^pools
+    for level in range(cfg.pools, 1, -1):  # at 1/2^(level-1): upsample, concat the skip of that resolution
+        below = e(cfg.pools) if level == cfg.pools else d(level)
+        table += [(f"dec_conv{level}a", (below, e(level - 2)), d(level - 1)), (f"dec_conv{level}b", (d(level - 1),), d(level - 1))]
+    table += [("dec_conv1a", (d(1) if cfg.pools > 1 else e(cfg.pools), c), h1), ("dec_conv1b", (h1,), h2)]
+    table += [("dec_conv1c", (h2,), cfg.head_channels(0))]  # linear output
     if cfg.output == "kpn":  # kernels at 1/2^level from the decoder stage at that level (dec_conv<level+1>b)
-        table += [(f"kpn_head{level}", d, cfg.head_channels(level)) for level in range(1, cfg.scales)]
+        table += [(f"kpn_head{level}", (d(level),), cfg.head_channels(level)) for level in range(1, cfg.scales)]
     return table
 
 

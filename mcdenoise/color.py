@@ -131,3 +131,36 @@ def autoexposure(color: Any) -> Any:
     if not valid.any():
         return 1.0
     return float(EXPOSURE_KEY / np.exp(np.log(blocks[valid]).mean()))
+
+
+ENERGY_LIMIT = 1.5  # match_energy scales a channel by at most this (or 1/this): degenerate frames stay as denoised
+_ENERGY_ROWS = 64  # rows summed at a time: no full-frame temporaries
+
+
+def _channel_sums(image: np.ndarray) -> np.ndarray:
+    """Per-channel sum of the finite values of an (H, W, C) image, in float64."""
+    total = np.zeros(image.shape[-1], np.float64)
+    for y in range(0, image.shape[0], _ENERGY_ROWS):
+        rows = image[y:y + _ENERGY_ROWS]
+        part = np.einsum("ijc->c", rows, dtype=np.float64)  # 2x faster than .sum(axis=(0, 1))
+        if not np.isfinite(part).all():  # rare: mask the NaN/Inf pixels of these rows only
+            part = np.where(np.isfinite(rows), rows, 0).sum(axis=(0, 1), dtype=np.float64)
+        total += part
+    return total
+
+
+def match_energy(denoised: np.ndarray, noisy: np.ndarray, limit: float = ENERGY_LIMIT) -> np.ndarray:
+    """Scale each channel of `denoised` (H, W, 3), in place, so that its total equals the noisy input's.
+
+    The noisy frame's total is an unbiased estimate of the true image's, to a fraction of a percent at a
+    few spp, while a network trained on noisy targets drifts by a few percent where its data was thin
+    (dark interiors, emitters). Returns the factors applied (1 where a total is not positive; clamped to
+    [1/limit, limit]).
+    """
+    want, have = _channel_sums(noisy), _channel_sums(denoised)
+    ok = (want > 0) & (have > 0)
+    scale = np.where(ok, want / np.where(ok, have, 1.0), 1.0).clip(1 / limit, limit)
+    for c in range(denoised.shape[-1]):
+        if scale[c] != 1.0:
+            denoised[..., c] *= np.float32(scale[c])
+    return scale

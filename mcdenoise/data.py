@@ -22,6 +22,7 @@ from mcdenoise import color
 from mcdenoise.errors import AovError, DataError, McDenoiseError
 from mcdenoise.exr import read_frame
 from mcdenoise.layout import Render, scan_scene
+from mcdenoise.orient import orient
 
 log = logging.getLogger(__name__)
 
@@ -200,17 +201,6 @@ def split_renders(view: View) -> tuple[View, View] | None:
                  rows=(cut, 1.0)))
 
 
-def _dihedral(a: np.ndarray, k: int) -> np.ndarray:
-    """One of the 8 flips/rotations of a (C, H, W) array."""
-    if k & 4:
-        a = a.transpose(0, 2, 1)
-    if k & 2:
-        a = a[:, ::-1, :]
-    if k & 1:
-        a = a[:, :, ::-1]
-    return a
-
-
 @dataclass
 class Batch:
     """One training batch; every tensor is (N, 3, crop, crop) but exposure (N,)."""
@@ -265,7 +255,7 @@ class PairSampler:
         # One RGB permutation for color, albedo and target (OIDN's augmentation): the noise and the
         # mean permute together, so the target stays an unbiased estimate of the permuted input's mean.
         rgb = rng.permutation(3) if self.augment else np.arange(3)
-        crop = lambda arr: np.ascontiguousarray(_dihedral(arr[:, y : y + c, x : x + c], k), np.float32)  # noqa: E731
+        crop = lambda arr: np.ascontiguousarray(orient(arr[:, y : y + c, x : x + c], k, axes=(1, 2)), np.float32)  # noqa: E731
         normal = crop(a.normal)
         if self.augment:  # normals may be world- or camera-space depending on the renderer: randomise the frame
             normal = normal[rng.permutation(3)] * rng.choice(np.array([-1.0, 1.0], np.float32), size=(3, 1, 1))

@@ -20,15 +20,13 @@ from mcdenoise.backends import Backend, open_backend
 from mcdenoise.errors import AovError, McDenoiseError
 from mcdenoise.exr import frame_channels, read_frame, write_exr
 from mcdenoise.frame import Frame
+from mcdenoise.orient import ORIENTATIONS, orient, unorient
 from mcdenoise.tiling import DEFAULT_MAX_MEMORY_MB, plan_tiles
 
 log = logging.getLogger(__name__)
 
 
-# The image transforms of the passes, in order: identity, flips, then the transposed ones. The network
-# was trained on all 8 (`mcdenoise.data` augments with them), so each is an equally good estimate.
-PASS_TRANSFORMS = ("identity", "flip x", "flip y", "flip x+y", "transpose", "transpose + flip x",
-                   "transpose + flip y", "transpose + flip x+y")
+PASS_TRANSFORMS = ORIENTATIONS  # pass k denoises orientation k; the network was trained on all 8 (`mcdenoise.data`)
 
 
 def check_passes(passes: int) -> None:
@@ -37,38 +35,18 @@ def check_passes(passes: int) -> None:
         raise McDenoiseError(f"passes must be 1 to {len(PASS_TRANSFORMS)}, not {passes!r}")
 
 
-def _transform(a: np.ndarray, k: int) -> np.ndarray:
-    """Transform `k` of PASS_TRANSFORMS applied to an (H, W, C) image (a view, no copy)."""
-    if k & 4:
-        a = a.transpose(1, 0, 2)
-    if k & 2:
-        a = a[::-1]
-    if k & 1:
-        a = a[:, ::-1]
-    return a
-
-
-def _untransform(a: np.ndarray, k: int) -> np.ndarray:
-    """The inverse of `_transform(., k)`."""
-    if k & 1:
-        a = a[:, ::-1]
-    if k & 2:
-        a = a[::-1]
-    if k & 4:
-        a = a.transpose(1, 0, 2)
-    return a
-
-
 class Denoiser:
     """A loaded model (ONNX Runtime or PyTorch backend) plus tiling; call `denoise` on frames."""
 
     def __init__(self, model: str | os.PathLike | bytes | None = None, *, backend: str | Backend = "auto",
                  device: str = "auto", max_memory_mb: float = DEFAULT_MAX_MEMORY_MB, threads: int = 0,
-                 release_memory: bool = False) -> None:
-        """`release_memory`: ONNX Runtime returns its working memory after each run (services; slower)."""
+                 release_memory: bool = False, energy_match: bool = True) -> None:
+        """`release_memory`: ONNX Runtime returns its working memory after each run (services; slower).
+        `energy_match`: scale each channel of the result to the noisy frame's total (`color.match_energy`)."""
         self.backend = backend if isinstance(backend, Backend) else open_backend(
             model, backend, device, threads, release_memory=release_memory)
         self.max_memory_mb = max_memory_mb
+        self.energy_match = energy_match
         log.debug("model %s", self.backend.describe())
 
     @property
@@ -82,7 +60,8 @@ class Denoiser:
 
         `passes` > 1 also denoises flipped/transposed copies (`PASS_TRANSFORMS`) and averages the results:
         the model's errors differ between them, so the mean is cleaner (about +0.25 dB for 2, +0.5 dB for 8
-        on our held-out views) at `passes` times the time.
+        on our held-out views) at `passes` times the time. Then, with `energy_match`, each channel is scaled
+        to the noisy frame's total: the whole frame's, so tiling does not change it.
         """
         check_passes(passes)
         exposure = color.autoexposure(color_)  # of the whole frame: every tile and pass shares it
@@ -91,8 +70,8 @@ class Denoiser:
         out: np.ndarray | None = None
         for k in range(passes):
             step = None if progress is None else (lambda done, total, k=k: progress(k * total + done, passes * total))
-            images = [None if a is None else _transform(a, k) for a in (color_, albedo, normal)]
-            y = _untransform(self._tiles(*images, exposure, step), k)
+            images = [None if a is None else orient(a, k) for a in (color_, albedo, normal)]
+            y = unorient(self._tiles(*images, exposure, step), k)
             if out is None:
                 out = y  # pass 0 is the identity: the array _tiles made, safe to add into
             else:
@@ -100,6 +79,9 @@ class Denoiser:
         assert out is not None
         if passes > 1:
             out /= np.float32(passes)
+        if self.energy_match:
+            scale = color.match_energy(out, color_)
+            log.debug("energy match: channels scaled by %s", np.round(scale, 4).tolist())
         return out
 
     def _tiles(self, color_: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mcdenoise.architecture import PRESETS, ModelConfig, layer_table, receptive_field
+from mcdenoise.architecture import PRESETS, ModelConfig, layer_inputs, layer_table, receptive_field
+from mcdenoise.errors import McDenoiseError
 
-__all__ = ["LEAKY_SLOPE", "PRESETS", "ModelConfig", "UNet", "count_parameters", "layer_table", "receptive_field"]
+__all__ = ["LEAKY_SLOPE", "PRESETS", "ModelConfig", "UNet", "count_parameters", "grow", "layer_table", "receptive_field"]
 
 LEAKY_SLOPE = 0.1  # leaky ReLU slope of every conv but the last (paper, Table 2)
 
@@ -74,3 +77,41 @@ class UNet(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def grow(net: UNet, cfg: ModelConfig, seed: int = 0) -> UNet:
+    """A wider `cfg` network that computes exactly what `net` does, to fine-tune with more capacity.
+
+    Every conv keeps its trained weights in its first channels; the added output channels get a fresh
+    init and the weights that read them start at zero, so the output is unchanged until training moves
+    them (function-preserving widening, as in Net2Net).
+    """
+    old = net.cfg
+    same = [f.name for f in fields(ModelConfig) if f.name not in ("enc", "dec", "head")]
+    if any(getattr(old, k) != getattr(cfg, k) for k in same):
+        raise McDenoiseError("can only widen a model: the new size must have the same pools, inputs and output "
+                             f"({old.pools} pools, {old.in_channels} inputs, {old.output!r} output)")
+    old_parts, new_parts = layer_inputs(old), layer_inputs(cfg)
+    old_out = {name: cout for name, _, cout in layer_table(old)}
+    new_out = {name: cout for name, _, cout in layer_table(cfg)}
+    if any(n < o for name in new_parts for n, o in zip((*new_parts[name], new_out[name]), (*old_parts[name], old_out[name]))):
+        raise McDenoiseError("can only widen a model: every width of the new size must be at least the old one")
+    torch.manual_seed(seed)
+    wide = UNet(cfg)
+    with torch.no_grad():
+        for name, conv in wide.convs.items():
+            src = net.convs[name]
+            conv.weight.zero_()
+            # input channels: each concatenated part keeps its old channels first
+            start_new = start_old = 0
+            for n_new, n_old in zip(new_parts[name], old_parts[name]):
+                conv.weight[: old_out[name], start_new:start_new + n_old] = src.weight[:, start_old:start_old + n_old]
+                start_new, start_old = start_new + n_new, start_old + n_old
+            # added output channels: a fresh init reading every input (their readers' weights are zero)
+            if new_out[name] > old_out[name]:
+                fresh = nn.Conv2d(conv.in_channels, new_out[name] - old_out[name], 3, padding=1)
+                nn.init.kaiming_normal_(fresh.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
+                conv.weight[old_out[name]:] = fresh.weight
+            conv.bias.zero_()
+            conv.bias[: old_out[name]] = src.bias
+    return wide

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mcdenoise.architecture import ModelConfig, conv_level, layer_table, receptive_field
+from mcdenoise.architecture import ModelConfig, conv_level, layer_inputs, layer_table, receptive_field
 from mcdenoise.errors import McDenoiseError
 
 DEFAULT_MAX_MEMORY_MB = 2048  # working memory of one model run; the frame's own buffers come on top
@@ -23,7 +23,7 @@ MEMORY_FACTOR = 2.0
 def bytes_per_pixel(cfg: ModelConfig) -> int:
     """Estimated working memory of one model run per input pixel."""
     full_res = cfg.in_channels + sum(cout for name, _, cout in layer_table(cfg) if conv_level(name) == 0)
-    full_res += cfg.in_channels + cfg.dec  # the skip concatenation before dec_conv1a
+    full_res += sum(layer_inputs(cfg)["dec_conv1a"])  # the skip concatenation before dec_conv1a
     return int(MEMORY_FACTOR * 4 * full_res)
 
 

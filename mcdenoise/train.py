@@ -32,7 +32,7 @@ from mcdenoise.data import (FrameCache, PairSampler, Prefetcher, View, check_vie
 from mcdenoise.errors import DataError, McDenoiseError
 from mcdenoise.loss import block_means, hdr_loss, validation_loss
 from mcdenoise.metrics import luminance_ratio, psnr_tonemapped, relmse
-from mcdenoise.model import PRESETS, UNet
+from mcdenoise.model import PRESETS, UNet, count_parameters, grow
 from mcdenoise.pipeline import DenoisePipeline, network_input, network_output
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class TrainConfig:
     scenes: list[str] = field(default_factory=list)  # scene directories to train on
     output: str = "model.pt"  # checkpoint path (also the final model)
     init: str = "default"  # "default" (fine-tune the shipped model), "scratch", or a model file
-    size: str = "fast"  # model preset for --init scratch (see model.PRESETS)
+    size: str | None = None  # model preset (model.PRESETS): from scratch (None: fast), or to widen the --init model into
     aux: bool = True  # with --init scratch: False trains a color-only model (no albedo/normal input)
     steps: int = 0  # optimizer steps; 0 = until `minutes` runs out
     minutes: float = 0.0  # wall-clock budget; 0 = until `steps` are done
@@ -352,16 +352,23 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             raise McDenoiseError(f"--resume: {output} holds no optimizer state (a released model); "
                                  "use --init PATH to fine-tune it instead")
         net = model_from_checkpoint(ckpt)
-    elif cfg.init == "scratch":
-        if cfg.size not in PRESETS:
-            raise McDenoiseError(f"unknown model size {cfg.size!r}; use one of {', '.join(PRESETS)}")
-        torch.manual_seed(cfg.seed)
-        net = UNet(PRESETS[cfg.size] if cfg.aux else replace(PRESETS[cfg.size], in_channels=3))
     else:
-        net = model_from_checkpoint(load_checkpoint(cfg.init))
-        if net.cfg.aux and not cfg.aux:  # fine-tuning keeps the starting model's inputs
-            raise McDenoiseError(f"--no-aux: --init {cfg.init} takes albedo and normal; start from a color-only "
-                                 "model (--init color) or from scratch")
+        size = cfg.size or ("fast" if cfg.init == "scratch" else None)
+        if size is not None and size not in PRESETS:
+            raise McDenoiseError(f"unknown model size {size!r}; use one of {', '.join(PRESETS)}")
+        if cfg.init == "scratch":
+            torch.manual_seed(cfg.seed)
+            net = UNet(PRESETS[size] if cfg.aux else replace(PRESETS[size], in_channels=3))
+        else:
+            net = model_from_checkpoint(load_checkpoint(cfg.init))
+            if net.cfg.aux and not cfg.aux:  # fine-tuning keeps the starting model's inputs
+                raise McDenoiseError(f"--no-aux: --init {cfg.init} takes albedo and normal; start from a color-only "
+                                     "model (--init color) or from scratch")
+            if size is not None:  # widen the starting model; it computes the same until trained
+                target = replace(PRESETS[size], in_channels=net.cfg.in_channels)
+                if target != net.cfg:
+                    net = grow(net, target, seed=cfg.seed)
+                    log.info("widened %s to %s: %d parameters", cfg.init, size, count_parameters(net))
     base_lr = cfg.lr if cfg.lr > 0 else (3e-4 if cfg.init == "scratch" else 1e-4)
     fine_tuning = cfg.init != "scratch"
     best = BestModel(cfg.patience if cfg.patience >= 0 else (5 if fine_tuning else 0))

@@ -209,13 +209,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Load the model once; the app answers /readyz with 200 only after this."""
         app.state.denoiser = await anyio.to_thread.run_sync(lambda: Denoiser(
             settings.model, backend=settings.backend, device=settings.device, max_memory_mb=settings.max_memory_mb,
-            threads=settings.threads, release_memory=settings.release_memory))
+            threads=settings.threads, release_memory=settings.release_memory,
+            energy_match=settings.energy_match))
         app.state.limiter = Limiter(settings.max_concurrency, settings.max_queue, settings.queue_timeout_s)
         app.state.registry = ModelRegistry(
             app.state.denoiser, settings.models_dir, max_loaded=settings.max_loaded_models,
             open_model=lambda source: Denoiser(source, backend=settings.backend, device=settings.device,
                                                max_memory_mb=settings.max_memory_mb, threads=settings.threads,
-                                               release_memory=settings.release_memory))
+                                               release_memory=settings.release_memory,
+                                               energy_match=settings.energy_match))
         log.info("model %s ready", app.state.denoiser.backend.describe())
         yield
         app.state.denoiser = None

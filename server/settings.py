@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     device: str = "auto"  # auto (CUDA provider when available), cpu, cuda, cuda:N
     threads: int = Field(0, ge=0)  # CPU threads per inference; 0 = all cores this process may use
     max_memory_mb: float = Field(DEFAULT_MAX_MEMORY_MB, gt=0)  # working memory cap; larger frames are tiled
+    energy_match: bool = True  # scale each channel to the noisy frame's total (mcdenoise.color.match_energy)
     release_memory: bool = True  # return to the baseline size after each request (ONNX Runtime: 15-40% slower)
     host: str = "127.0.0.1"  # interface to listen on (0.0.0.0 in containers)
     port: int = Field(8000, ge=1, le=65535)

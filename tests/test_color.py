@@ -54,3 +54,22 @@ def test_autoexposure_torch_matches_numpy() -> None:
     t = torch.from_numpy(img).permute(2, 0, 1)[None]  # (1, 3, H, W)
     assert float(color.autoexposure(t)[0]) == pytest.approx(color.autoexposure(img), rel=1e-4)
     assert float(color.autoexposure(torch.zeros(1, 3, 8, 8))[0]) == 1.0
+
+
+def test_match_energy_gives_each_channel_the_noisy_total() -> None:
+    rng = np.random.default_rng(0)
+    noisy = rng.exponential(1.0, (300, 20, 3)).astype(np.float32)  # 300 rows: more than one summing chunk
+    noisy[0, 0] = [np.nan, np.inf, 2.0]  # non-finite pixels count as 0, as the network sees them
+    denoised = np.full((300, 20, 3), 1.0, np.float32) * np.array([0.9, 1.1, 1.0], np.float32)
+    scale = color.match_energy(denoised, noisy)
+    want = np.where(np.isfinite(noisy), noisy, 0).sum((0, 1), dtype=np.float64)
+    np.testing.assert_allclose(denoised.sum((0, 1), dtype=np.float64), want, rtol=1e-5)
+    assert denoised.dtype == np.float32 and scale.shape == (3,)
+    # degenerate frames: no energy on either side keeps the channel; far-off totals are clamped
+    black = np.zeros((4, 4, 3), np.float32)
+    out = np.ones((4, 4, 3), np.float32)
+    np.testing.assert_array_equal(color.match_energy(out, black), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(out, 1.0)
+    spike = black.copy()
+    spike[0, 0] = 1e4  # one firefly the network removed: not spread over the frame
+    assert np.allclose(color.match_energy(np.ones((4, 4, 3), np.float32), spike), color.ENERGY_LIMIT)

@@ -110,15 +110,15 @@ def test_model_command_describes_and_releases(tmp_path: Path, tiny_model: Path, 
 
 def test_passes_average_the_flipped_and_transposed_denoises(tmp_path: Path) -> None:
     """--passes N: the mean of N oriented denoises, each undone correctly (a non-square frame, tiled too)."""
-    from mcdenoise.infer import _transform, _untransform
+    from mcdenoise.orient import orient, unorient
 
     frame = read_frame(SAMPLE / "render_000.exr")
     reference = read_frame(SAMPLE / "reference.exr").color
-    d = Denoiser("default", device="cpu")
+    d = Denoiser("default", device="cpu", energy_match=False)  # the passes alone (energy matching: its own test)
     for k in range(8):  # on 256 x 200, where a transpose changes the shape
-        assert np.array_equal(_untransform(_transform(frame.color[:, :200], k), k), frame.color[:, :200])
+        assert np.array_equal(unorient(orient(frame.color[:, :200], k), k), frame.color[:, :200])
     c, a, n = frame.color, frame.albedo, frame.normal  # square: each pass's own exposure equals the frame's
-    expected = np.mean([_untransform(d.denoise_arrays(*(_transform(x, k) for x in (c, a, n))), k) for k in range(4)], 0)
+    expected = np.mean([unorient(d.denoise_arrays(*(orient(x, k) for x in (c, a, n))), k) for k in range(4)], 0)
     calls: list[tuple[int, int]] = []
     four = d.denoise_arrays(c, a, n, lambda done, total: calls.append((done, total)), passes=4)
     np.testing.assert_allclose(four, expected, rtol=1e-5, atol=1e-6)
@@ -127,8 +127,30 @@ def test_passes_average_the_flipped_and_transposed_denoises(tmp_path: Path) -> N
     assert psnr_tonemapped(four, reference) > psnr_tonemapped(one, reference)  # the point of it
     c, a, n = (x[:, :200] for x in (c, a, n))
     untiled = d.denoise_arrays(c, a, n, passes=8)
-    tiled = Denoiser("default", device="cpu", max_memory_mb=60).denoise_arrays(c, a, n, passes=8)  # 2 tiles
+    tiled = Denoiser("default", device="cpu", max_memory_mb=60, energy_match=False).denoise_arrays(c, a, n, passes=8)
     assert tiled.shape == c.shape and np.abs(tiled - untiled).max() < 1e-3
+
+
+def test_energy_match_keeps_the_noisy_totals_and_brightness(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """By default each channel keeps the noisy frame's total (tiled or not); --no-energy-match gives the raw network."""
+    from mcdenoise.metrics import luminance_ratio
+
+    frame = read_frame(SAMPLE / "render_000.exr")
+    reference = read_frame(SAMPLE / "reference.exr").color
+    c, a, n = frame.color, frame.albedo, frame.normal
+    matched = Denoiser("default", device="cpu").denoise_arrays(c, a, n)
+    raw = Denoiser("default", device="cpu", energy_match=False).denoise_arrays(c, a, n)
+    tiled = Denoiser("default", device="cpu", max_memory_mb=60).denoise_arrays(c, a, n)  # per-tile runs, one scale
+    totals = c.sum((0, 1), dtype=np.float64)
+    np.testing.assert_allclose(matched.sum((0, 1), dtype=np.float64), totals, rtol=1e-4)
+    assert np.abs(tiled - matched).max() < 1e-3
+    assert abs(luminance_ratio(matched, reference) - 1) < abs(luminance_ratio(raw, reference) - 1)
+    out = tmp_path / "raw.exr"
+    assert main(["denoise", str(SAMPLE / "render_000.exr"), "-o", str(out), "--no-energy-match"]) == 0
+    np.testing.assert_allclose(read_frame(out).color, raw, rtol=2e-3, atol=1e-3)  # stored as half
+    assert main(["denoise", str(SAMPLE / "render_000.exr"), "-o", str(tmp_path / "s.exr"), "--no-energy-match",
+                 "--server", "http://127.0.0.1:9"]) == 2
+    assert "MCDENOISE_ENERGY_MATCH" in capsys.readouterr().err and not (tmp_path / "s.exr").exists()
 
 
 def test_passes_out_of_range_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

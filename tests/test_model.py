@@ -12,7 +12,7 @@ from mcdenoise import color
 from mcdenoise.checkpoint import load_checkpoint, load_model, model_from_checkpoint, release_copy, save_checkpoint
 from mcdenoise.errors import McDenoiseError, ModelError
 from mcdenoise.loss import HDR_EPS, hdr_loss
-from mcdenoise.model import PRESETS, ModelConfig, UNet, count_parameters, layer_table
+from mcdenoise.model import PRESETS, ModelConfig, UNet, count_parameters, grow, layer_table
 from mcdenoise.pipeline import INPUT_CHANNELS, DenoisePipeline, network_input, network_output, pad_to
 
 
@@ -186,3 +186,38 @@ def test_linear_output_is_the_papers() -> None:
     assert torch.equal(network_output(raw, x[:, :3], PRESETS["paper"]), raw)
     with pytest.raises(McDenoiseError, match="unknown model output"):
         UNet(ModelConfig(output="sqrt"))
+
+
+def test_per_level_widths_round_trip_and_checks(tmp_path: Path) -> None:
+    cfg = PRESETS["fast-wide"]
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg and isinstance(cfg.to_dict()["enc"], list)
+    assert layer_table(cfg)[3] == ("enc_conv3", 24, 48)  # at 1/4: reads the 1/2 level's 24 channels
+    assert ("dec_conv4a", 96 + 48, 96) in layer_table(cfg)  # upsampled bottleneck + the 1/8 skip
+    # one width per level gives the same network as one number
+    same = ModelConfig(enc=(24,) * 5, dec=(48,) * 3, head=(32, 16), pools=4, output="log")
+    assert layer_table(same) == layer_table(PRESETS["fast"])
+    for bad, match in [({"enc": (8, 8)}, "enc needs one width or 3"), ({"dec": (0,)}, "positive")]:
+        with pytest.raises(McDenoiseError, match=match):
+            ModelConfig(**{**PRESETS["tiny"].to_dict(), "head": (16, 8), **bad}).check()
+    net = UNet(ModelConfig(enc=(8, 12, 16, 20), dec=(16, 24), head=(12, 6), pools=3))
+    path = save_checkpoint(tmp_path / "m.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
+    x = torch.randn(1, 9, 16, 24)
+    assert torch.equal(load_model(path)(x), net.eval()(x))
+
+
+def test_grow_keeps_what_the_model_computes() -> None:
+    torch.manual_seed(0)
+    small = UNet(PRESETS["fast"])
+    for p in small.parameters():  # a "trained" model: no zero weights anywhere
+        torch.nn.init.normal_(p, std=0.05)
+    wide = grow(small, PRESETS["fast-wide"])
+    x = torch.rand(2, 9, 32, 48)
+    assert count_parameters(wide) > 2 * count_parameters(small)
+    torch.testing.assert_close(wide(x), small(x), atol=1e-5, rtol=1e-5)
+    # the added channels get gradients once their readers do: the first step moves them
+    wide(x).square().mean().backward()
+    assert wide.convs["dec_conv4b"].weight.grad[:, 48:].abs().sum() > 0
+    with pytest.raises(McDenoiseError, match="at least the old one"):
+        grow(wide, PRESETS["fast"])
+    with pytest.raises(McDenoiseError, match="same pools, inputs and output"):
+        grow(small, PRESETS["lean-kpn"])

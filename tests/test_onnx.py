@@ -240,6 +240,24 @@ def test_exp_and_logblur_heads_export_with_dynamic_size(tmp_path: Path, preset: 
         assert np.max(np.abs(out - ref) / (np.abs(ref) + 1.0)) < 1e-3  # exp - 1: float32 rounding near 0
 
 
+def test_per_level_widths_export_and_rebuild_from_the_onnx_file(tmp_path: Path) -> None:
+    """A network with one width per level (like `fast-wide`) exports; the file's metadata rebuilds its config."""
+    from mcdenoise.checkpoint import save_checkpoint
+    from mcdenoise.infer import Denoiser
+    from mcdenoise.model import ModelConfig, UNet
+
+    torch.manual_seed(5)
+    net = UNet(ModelConfig(enc=(8, 12, 16), dec=(24,), head=(16, 8), pools=2, output="log"))
+    torch.nn.init.normal_(net.convs["dec_conv1c"].weight, std=0.1)
+    pt = save_checkpoint(tmp_path / "m.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(export_bytes(pt))
+    color, albedo, normal = _inputs(21, 30, seed=1, peak=10.0)
+    rgb, alb, nrm = (a[0].transpose(1, 2, 0) for a in (color, albedo, normal))
+    a, b = (Denoiser(m, device="cpu").denoise_arrays(rgb, alb, nrm) for m in (pt, onnx_file))
+    assert np.max(np.abs(a - b) / (np.abs(a) + 1e-2)) < 1e-3
+
+
 @pytest.mark.parametrize("half", [False, True])
 def test_kernel_predicting_model_exports_with_dynamic_size(tmp_path: Path, half: bool) -> None:
     """A "kpn" model (kernels at 1 and 1/2 resolution) runs in ONNX Runtime at any size, tiled or not."""

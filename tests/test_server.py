@@ -66,6 +66,20 @@ def test_passes_query_is_capped_by_the_setting() -> None:
         assert r.status_code == 422 and r.json()["error"] == "BadParameter"
 
 
+def test_energy_match_setting() -> None:
+    """The service matches each channel's total to the upload's unless MCDENOISE_ENERGY_MATCH=false."""
+    body = render_bytes(32, 48, pixel_type="float")
+    want = read_frame(body).color.sum((0, 1), dtype=np.float64)
+    totals = {}
+    for on in (True, False):
+        with TestClient(create_app(Settings(energy_match=on))) as c:
+            r = post_raw(c, body, pixel_type="float")
+            assert r.status_code == 200, r.text
+            totals[on] = read_frame(r.content).color.sum((0, 1), dtype=np.float64)
+    np.testing.assert_allclose(totals[True], want, rtol=1e-4)
+    assert not np.allclose(totals[False], want, rtol=1e-4)
+
+
 def test_blender_multilayer_and_multipart_side_files(client: TestClient, tmp_path: Path) -> None:
     passes = blender_channels("ViewLayer", 20, 28, noisy_image=True)
     blender = write_parts(tmp_path / "b.exr", [(f"ViewLayer.{p}", c) for p, c in passes.items()])

@@ -17,8 +17,10 @@ import torch
 from conftest import make_scene, write_render
 from mcdenoise.checkpoint import load_checkpoint
 from mcdenoise.cli import main
-from mcdenoise.data import FrameCache, PairSampler, _dihedral, check_views, collect_views
+from mcdenoise.data import FrameCache, PairSampler, check_views, collect_views
 from mcdenoise.errors import AovError, DataError, McDenoiseError
+from mcdenoise.model import PRESETS
+from mcdenoise.orient import orient
 from mcdenoise.train import GradClipper, TrainConfig, fit, learning_rate
 
 
@@ -47,7 +49,7 @@ def test_clean_target_uses_reference(tiny_scene: Path) -> None:
     refs = [FrameCache(2**30).get(v.reference, need_aux=False).color for v in views]
     perms = list(itertools.permutations(range(3)))
     for t in b.target:  # a full-size crop: one of the 8 flips/rotations of a reference, RGB permuted
-        assert any(np.array_equal(t, _dihedral(ref, k)[list(p)]) for ref in refs for k in range(8) for p in perms)
+        assert any(np.array_equal(t, orient(ref, k, axes=(1, 2))[list(p)]) for ref in refs for k in range(8) for p in perms)
 
 
 def test_mean_target_is_the_mean_of_the_other_renders(tiny_scene: Path) -> None:
@@ -417,3 +419,16 @@ def test_more_validation_views_than_are_used_is_said(tmp_path: Path, caplog: pyt
         fit(TrainConfig(scenes=[str(train)], output=str(tmp_path / "m.pt"), init="scratch", size="tiny", steps=1,
                         crop=16, val_scenes=[str(val)], val_every=1000), progress=False)
     assert f"first {VAL_FRAMES} of {VAL_FRAMES + 1} validation views" in caplog.text
+
+
+def test_fine_tune_widened(tmp_path: Path, tiny_scene: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--init M --size S` grows M to S (same result until trained), then fine-tunes; narrowing is refused."""
+    monkeypatch.setitem(PRESETS, "tiny-wider", replace(PRESETS["tiny"], enc=(8, 16, 24), dec=(24,)))
+    first = tiny_config(tiny_scene, tmp_path / "a.pt")
+    fit(first, progress=False)
+    fit(replace(first, output=str(tmp_path / "b.pt"), init=str(tmp_path / "a.pt"), size="tiny-wider"), progress=False)
+    ckpt = load_checkpoint(tmp_path / "b.pt")
+    assert ckpt["model_config"]["enc"] == [8, 16, 24] and ckpt["train_config"]["size"] == "tiny-wider"
+    with pytest.raises(McDenoiseError, match="at least the old one"):
+        fit(replace(first, output=str(tmp_path / "c.pt"), init=str(tmp_path / "b.pt"), size="tiny"), progress=False)
+    assert not (tmp_path / "c.pt").exists()

@@ -52,11 +52,11 @@ def _open_denoiser(args: argparse.Namespace):  # noqa: ANN202 - Denoiser, import
         log.info("exporting %s to ONNX in memory (save time next run: mcdenoise export %s -o MODEL.onnx)", model, model)
         model = export_bytes(model)
     return Denoiser(model, backend=args.backend, device=args.device, max_memory_mb=args.max_memory_mb,
-                    threads=args.threads)
+                    threads=args.threads, energy_match=not args.no_energy_match)
 
 
-def _tile_bar() -> Callable[[int, int], None]:
-    """A `progress(done, total)` callback that shows a tile progress bar for frames split into tiles."""
+def _tile_bar(passes: int = 1) -> Callable[[int, int], None]:
+    """A `progress(done, total)` callback: a bar over the tiles of all passes, once there are 2 or more runs."""
     from tqdm import tqdm
 
     bar = None
@@ -66,7 +66,8 @@ def _tile_bar() -> Callable[[int, int], None]:
         if total < 2:
             return
         if bar is None:
-            bar = tqdm(total=total, desc="tiles", unit="tile", leave=False)
+            bar = tqdm(total=total, desc="tiles" if passes == 1 else f"tiles x {passes} passes", unit="tile",
+                       leave=False)
         bar.update(1)
         if done == total:
             bar.close()
@@ -112,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
     if not todo:
         return 0
     if args.server:
+        if args.no_energy_match:
+            raise McDenoiseError("--no-energy-match is for local denoising; with --server the service's "
+                                 "MCDENOISE_ENERGY_MATCH setting decides")
         from mcdenoise.atomic import atomic_write_bytes
         from mcdenoise.client import denoise_remote
 
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     denoiser = _open_denoiser(args)
     return _each_frame(todo, lambda src, out: denoise_file(
         denoiser, src, out, albedo=args.albedo, normal=args.normal, layer=args.layer, keep_aovs=args.keep_aovs,
-        progress=_tile_bar() if len(todo) == 1 else None, passes=args.passes))
+        progress=_tile_bar(args.passes) if len(todo) == 1 else None, passes=args.passes))
 
 
 def add_parser(sub: Any) -> None:
@@ -145,6 +149,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--passes", type=int, default=1, metavar="N",
                    help="also denoise N-1 flipped/transposed copies and average (1-8; about +0.25 dB for 2, "
                         "+0.5 dB for 8, at N times the time: for final frames)")
+    p.add_argument("--no-energy-match", action="store_true",
+                   help="keep the network's brightness as is; by default each channel is scaled to the noisy "
+                        "frame's total, which is unbiased (the network alone drifts by a few %% on interiors)")
     p.add_argument("--skip-existing", action="store_true", help="skip frames whose output already exists")
     p.add_argument("--server", metavar="URL", help="send frames to a running `mcdenoise serve` instead "
                    "(API key from MCDENOISE_API_KEY)")

@@ -84,9 +84,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="model checkpoint to write (and --resume from)")
     p.add_argument("--init", default="default",
                    help="'default' or 'lean' (fine-tune a shipped model), 'scratch', or a model file (default: default)")
-    p.add_argument("--size", default="fast", choices=sorted(PRESETS),
+    p.add_argument("--size", choices=sorted(PRESETS),
                    help="network size with --init scratch: fast (default), lean (faster inference), paper, "
-                   "tiny (smoke tests); *-kpn: the same trunk predicting per-pixel kernels")
+                   "tiny (smoke tests); *-kpn: the same trunk predicting per-pixel kernels. With a model to "
+                   "fine-tune: widen it to this size first (e.g. --init default --size fast-wide)")
     p.add_argument("--no-aux", action="store_true",
                    help="train a color-only model (renders need no albedo/normal; lower quality)")
     p.add_argument("--steps", type=int, help="optimizer steps")
