@@ -124,8 +124,9 @@ PRESETS: dict[str, ModelConfig] = {
     "fast-exp": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="exp"),
     "fast-logblur": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="logblur"),
     "fast-blurlog": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="blurlog"),
-    # `fast` with 2.5x the parameters at its coarse levels (1/4 .. 1/16) for +18% time: what `fit --init
-    # default --size fast-wide` grows the shipped model into (`grow`), keeping what it computes.
+    # `fast` with 2.5x the parameters at its coarse levels (1/4 .. 1/16) for +18% multiply-adds (+10% ONNX
+    # Runtime time): the shipped `default` v3. `fit --init M --size fast-wide` grows a `fast` model M into it
+    # (`model.grow`), keeping what it computes.
     "fast-wide": ModelConfig(enc=(24, 24, 48, 64, 96), dec=(48, 64, 96), head=(32, 16), pools=4, output="log"),
 }
 
