@@ -94,24 +94,26 @@ def grow(net: UNet, cfg: ModelConfig, seed: int = 0) -> UNet:
     old_parts, new_parts = layer_inputs(old), layer_inputs(cfg)
     old_out = {name: cout for name, _, cout in layer_table(old)}
     new_out = {name: cout for name, _, cout in layer_table(cfg)}
-    if any(n < o for name in new_parts for n, o in zip((*new_parts[name], new_out[name]), (*old_parts[name], old_out[name]))):
+    if any(new_out[name] < old_out[name] or any(n < o for n, o in zip(new_parts[name], old_parts[name]))
+           for name in new_parts):
         raise McDenoiseError("can only widen a model: every width of the new size must be at least the old one")
-    torch.manual_seed(seed)
-    wide = UNet(cfg)
-    with torch.no_grad():
-        for name, conv in wide.convs.items():
-            src = net.convs[name]
-            conv.weight.zero_()
-            # input channels: each concatenated part keeps its old channels first
-            start_new = start_old = 0
-            for n_new, n_old in zip(new_parts[name], old_parts[name]):
-                conv.weight[: old_out[name], start_new:start_new + n_old] = src.weight[:, start_old:start_old + n_old]
-                start_new, start_old = start_new + n_new, start_old + n_old
-            # added output channels: a fresh init reading every input (their readers' weights are zero)
-            if new_out[name] > old_out[name]:
-                fresh = nn.Conv2d(conv.in_channels, new_out[name] - old_out[name], 3, padding=1)
-                nn.init.kaiming_normal_(fresh.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
-                conv.weight[old_out[name]:] = fresh.weight
-            conv.bias.zero_()
-            conv.bias[: old_out[name]] = src.bias
+    with torch.random.fork_rng(devices=[]):  # seeded fresh channels, the caller's RNG state untouched
+        torch.manual_seed(seed)
+        wide = UNet(cfg)
+        with torch.no_grad():
+            for name, conv in wide.convs.items():
+                src = net.convs[name]
+                conv.weight.zero_()
+                # input channels: each concatenated part keeps its old channels first
+                start_new = start_old = 0
+                for n_new, n_old in zip(new_parts[name], old_parts[name]):
+                    conv.weight[: old_out[name], start_new:start_new + n_old] = src.weight[:, start_old:start_old + n_old]
+                    start_new, start_old = start_new + n_new, start_old + n_old
+                # added output channels: a fresh init reading every input (their readers' weights are zero)
+                if new_out[name] > old_out[name]:
+                    fresh = nn.Conv2d(conv.in_channels, new_out[name] - old_out[name], 3, padding=1)
+                    nn.init.kaiming_normal_(fresh.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
+                    conv.weight[old_out[name]:] = fresh.weight
+                conv.bias.zero_()
+                conv.bias[: old_out[name]] = src.bias
     return wide
