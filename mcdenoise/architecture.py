@@ -128,6 +128,9 @@ PRESETS: dict[str, ModelConfig] = {
     # Runtime time): the shipped `default` v3. `fit --init M --size fast-wide` grows a `fast` model M into it
     # (`model.grow`), keeping what it computes.
     "fast-wide": ModelConfig(enc=(24, 24, 48, 64, 96), dec=(48, 64, 96), head=(32, 16), pools=4, output="log"),
+    # `fast-wide` with 32 channels at full and half resolution: every width a multiple of 16, so ONNX Runtime
+    # pads nothing (it runs 24 channels as 32 anyway); `fit --init M --size wide` grows `fast-wide` into it.
+    "wide": ModelConfig(enc=(32, 32, 48, 64, 96), dec=(48, 64, 96), head=(32, 16), pools=4, output="log"),
 }
 
 

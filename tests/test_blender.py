@@ -59,7 +59,7 @@ def test_neutral_description_matches_mitsuba() -> None:
     a = neutral.ScalarTransform4f().look_at(**chain).rotate([0.6, 0.8, 0], 33).scale([1, 2, 3]).translate([1, -2, 0.5])
     b = mi.ScalarTransform4f().look_at(**chain).rotate([0.6, 0.8, 0], 33).scale([1, 2, 3]).translate([1, -2, 0.5])
     np.testing.assert_allclose(a.matrix, np.array(b.matrix), atol=1e-5)
-    for name in ("interior", "room_3", "proc_7"):  # every builder runs on the neutral module
+    for name in ("interior", "room_3", "lamp_3", "proc_7"):  # every builder runs on the neutral module
         spec = get_scene(name)
         assert spec.build(neutral, spec.views[0])
 

@@ -55,7 +55,7 @@ def test_user_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "mcdenoise: error: unknown scene 'nope'; named scenes: cornell, metals, glass, textures, fireflies, dof, interior; "
-        "or proc_<seed> / room_<seed> for a procedural one"]
+        "or proc_<seed> / room_<seed> / lamp_<seed> for a procedural one"]
 
 
 def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:

@@ -75,6 +75,20 @@ def test_room_family_renders_and_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.render
+def test_lamp_family_renders_and_is_named(tmp_path: Path) -> None:
+    """Closed rooms lit by ceiling lamps: reproducible, reachable by name, lit only by their lamps."""
+    pytest.importorskip("mitsuba")
+    from mcdenoise.scenes import lamp_scene
+
+    assert lamp_scene(4).views == get_scene("lamp_4").views != lamp_scene(5).views
+    assert lamp_scene(4).views != get_scene("room_4").views  # its own cameras, not the window rooms'
+    settings = RenderSettings(spp=2, count=1, width=24, height=24)
+    scene_dir = render_scene(lamp_scene(4), tmp_path, settings, views=["cam0"], progress=False)
+    frame = read_frame(scene_dir / "cam0_box" / "render_000.exr")
+    assert frame.has_aux and np.isfinite(frame.color).all() and frame.color.mean() > 0
+
+
+@pytest.mark.render
 def test_render_rejects_bad_settings(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="no view 'cam9'"):
         render_scene(get_scene("cornell"), tmp_path, RenderSettings(), views=["cam9"])

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from mcdenoise.errors import McDenoiseError
-from mcdenoise.scenes import FAMILIES
+from mcdenoise.scenes import FAMILIES, FAMILY_HELP
 
 EPILOG = """examples:
   mcdenoise render --list
@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
         for spec in SCENES.values():
             views = ", ".join(v.name for v in spec.views)
             print(f"{spec.name:<10} {spec.description}  [{'; '.join(spec.stresses)}]  views: {views}")
-        print("proc_<seed> procedural random scene (see --procedural)")
-        print("room_<seed> procedural interior lit through a window (--procedural N --family room)")
+        for family, text in FAMILY_HELP.items():
+            print(f"{family + '_<seed>':<10} {text} (--procedural N --family {family})")
         return 0
     specs = [get_scene(name) for name in args.scenes]
     specs += [FAMILIES[args.family](args.first_seed + i) for i in range(args.procedural)]
@@ -76,7 +76,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--procedural", type=int, default=0, metavar="N", help="also render N procedural scenes")
     p.add_argument("--first-seed", type=int, default=0, metavar="S", help="seed of the first procedural scene")
     p.add_argument("--family", choices=sorted(FAMILIES), default="proc",
-                   help="procedural family: proc (objects on a floor, default) or room (interiors lit through a window)")
+                   help="procedural family (default proc): " + "; ".join(f"{k}: {v}" for k, v in FAMILY_HELP.items()))
     p.add_argument("--backend", choices=RENDER_BACKENDS, default="mitsuba",
                    help="renderer: mitsuba (Mitsuba 3, default) or blender (Cycles through bpy, Blender's own EXRs)")
     p.add_argument("--views", help="comma-separated camera views (default: all)")

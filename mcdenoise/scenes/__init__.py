@@ -7,16 +7,21 @@ this package does not need Mitsuba installed.
 
 from mcdenoise.scenes.common import SceneSpec, View
 from mcdenoise.scenes.library import SCENES
-from mcdenoise.scenes.procedural import procedural_scene, room_scene
+from mcdenoise.scenes.procedural import lamp_scene, procedural_scene, room_scene
 
-__all__ = ["FAMILIES", "SCENES", "SceneSpec", "View", "get_scene", "procedural_scene", "room_scene"]
+__all__ = ["FAMILIES", "FAMILY_HELP", "SCENES", "SceneSpec", "View", "get_scene", "lamp_scene", "procedural_scene", "room_scene"]
 
 # Procedural scene families: name prefix -> generator (`<prefix>_<seed>`).
-FAMILIES = {"proc": procedural_scene, "room": room_scene}
+FAMILIES = {"proc": procedural_scene, "room": room_scene, "lamp": lamp_scene}
+FAMILY_HELP = {  # what `render --list` and `--family` say of each
+    "proc": "procedural random scene: objects on a floor",
+    "room": "procedural interior lit through a window",
+    "lamp": "procedural closed room lit by ceiling lamps (Cornell-box-like indirect light)",
+}
 
 
 def get_scene(name: str) -> SceneSpec:
-    """A named scene, or `proc_<seed>` / `room_<seed>` for a procedural one; raises RenderError if unknown."""
+    """A named scene, or `<family>_<seed>` (`proc_3`, `room_3`, `lamp_3`) for a procedural one; raises RenderError if unknown."""
     from mcdenoise.errors import RenderError
 
     if name in SCENES:
@@ -25,5 +30,6 @@ def get_scene(name: str) -> SceneSpec:
     if family in FAMILIES and seed.isdigit():
         return FAMILIES[family](int(seed))
     raise RenderError(
-        f"unknown scene {name!r}; named scenes: {', '.join(SCENES)}; or proc_<seed> / room_<seed> for a procedural one"
+        f"unknown scene {name!r}; named scenes: {', '.join(SCENES)}; "
+        f"or {' / '.join(f'{f}_<seed>' for f in FAMILIES)} for a procedural one"
     )

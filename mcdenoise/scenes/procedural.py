@@ -188,12 +188,12 @@ def _room_shell(mi: Any, rng: np.random.Generator) -> dict[str, Any]:
     return shell
 
 
-def _room_views(seed: int) -> tuple[View, ...]:
+def _room_views(seed: int, salt: int = 11) -> tuple[View, ...]:
     """Cameras inside the room, mostly facing the window wall, some across the room; some with depth of field."""
     w, h, d = ROOM
     views = []
     for v in range(N_VIEWS):
-        rng = _rng(seed, 11, v)
+        rng = _rng(seed, salt, v)
         origin = (rng.uniform(-w + 0.6, w - 0.6), rng.uniform(0.8, h - 0.6), rng.uniform(0.5, d - 0.4))
         if rng.random() < 0.7:  # toward the window wall
             target = (rng.uniform(-w + 0.5, w - 0.5), rng.uniform(0.4, h - 0.6), -d)
@@ -208,29 +208,9 @@ def room_scene(seed: int) -> SceneSpec:
 
     def build(mi: Any, view: View) -> dict[str, Any]:
         rng = _rng(seed, 10)
-        w, h, d = ROOM
         scene = _room_shell(mi, rng)
         scene["sky"] = sky_envmap(mi, rng, sun=float(rng.uniform(200, 2000)))
-        for i in range(int(rng.integers(2, 7))):
-            position = np.array([rng.uniform(-w + 0.8, w - 0.8), 0.0, rng.uniform(-d + 0.8, d - 1.2)])
-            shape = _shape(mi, rng, position, float(rng.uniform(0.15, 0.6)))
-            shape["bsdf"] = _material(mi, rng)
-            scene[f"object{i}"] = shape
-        if rng.random() < 0.5:  # thin geometry: rods, a rail, table legs
-            T = mi.ScalarTransform4f
-            bsdf = _material(mi, rng)
-            for i in range(int(rng.integers(2, 7))):
-                x, z = float(rng.uniform(-w + 0.3, w - 0.3)), float(rng.uniform(-d + 0.3, d - 0.8))
-                scene[f"rod{i}"] = {"type": "cylinder", "radius": float(rng.uniform(0.006, 0.03)),
-                                    "to_world": T().translate([x, 0.0, z]).rotate([1, 0, 0], -90)
-                                    .scale([1.0, 1.0, float(rng.uniform(0.5, h))]), "bsdf": bsdf}
-        if rng.random() < 0.4:  # small very bright emitters: the fireflies of indirect paths
-            for i in range(int(rng.integers(1, 3))):
-                radius = float(rng.uniform(0.02, 0.06))
-                pos = [float(rng.uniform(-w + 0.5, w - 0.5)), float(rng.uniform(1.0, h - 0.2)),
-                       float(rng.uniform(-d + 0.5, d - 0.5))]
-                scene[f"bulb{i}"] = {"type": "sphere", "center": pos, "radius": radius,
-                                     "emitter": area_light(rng.uniform(0.7, 1.0, 3) * rng.uniform(2, 8) / radius**2)}
+        scene.update(_furnish(mi, rng))
         return scene
 
     return SceneSpec(
@@ -238,6 +218,89 @@ def room_scene(seed: int) -> SceneSpec:
         description=f"procedural interior lit through a window, seed {seed}",
         stresses=("indirect light through an opening", "bright window in view", "thin geometry", "small emitters"),
         views=_room_views(seed),
+        build=build,
+        max_depth=12,
+    )
+
+
+def _furnish(mi: Any, rng: np.random.Generator) -> dict[str, Any]:
+    """Objects on the floor, often thin rods, sometimes small very bright bulbs."""
+    w, h, d = ROOM
+    scene: dict[str, Any] = {}
+    for i in range(int(rng.integers(2, 7))):
+        position = np.array([rng.uniform(-w + 0.8, w - 0.8), 0.0, rng.uniform(-d + 0.8, d - 1.2)])
+        shape = _shape(mi, rng, position, float(rng.uniform(0.15, 0.6)))
+        shape["bsdf"] = _material(mi, rng)
+        scene[f"object{i}"] = shape
+    if rng.random() < 0.5:  # thin geometry: rods, a rail, table legs
+        T = mi.ScalarTransform4f
+        bsdf = _material(mi, rng)
+        for i in range(int(rng.integers(2, 7))):
+            x, z = float(rng.uniform(-w + 0.3, w - 0.3)), float(rng.uniform(-d + 0.3, d - 0.8))
+            scene[f"rod{i}"] = {"type": "cylinder", "radius": float(rng.uniform(0.006, 0.03)),
+                                "to_world": T().translate([x, 0.0, z]).rotate([1, 0, 0], -90)
+                                .scale([1.0, 1.0, float(rng.uniform(0.5, h))]), "bsdf": bsdf}
+    if rng.random() < 0.4:  # small very bright emitters: the fireflies of indirect paths
+        for i in range(int(rng.integers(1, 3))):
+            radius = float(rng.uniform(0.02, 0.06))
+            pos = [float(rng.uniform(-w + 0.5, w - 0.5)), float(rng.uniform(1.0, h - 0.2)),
+                   float(rng.uniform(-d + 0.5, d - 0.5))]
+            scene[f"bulb{i}"] = {"type": "sphere", "center": pos, "radius": radius,
+                                 "emitter": area_light(rng.uniform(0.7, 1.0, 3) * rng.uniform(2, 8) / radius**2)}
+    return scene
+
+
+# ------------------------------------------------------------------------------------ lamp rooms
+# Closed rooms lit only by lamps, as in a Cornell box: flat walls lit almost entirely by indirect
+# light, where 4-spp noise is low-frequency and blotchy, and each wall has its own colour to bleed.
+
+
+def _lamp_shell(mi: Any, rng: np.random.Generator) -> dict[str, Any]:
+    """Floor, ceiling and four closed walls, each wall its own colour."""
+    T = mi.ScalarTransform4f
+    w, h, d = ROOM
+
+    def wall() -> dict[str, Any]:
+        return {"type": "diffuse", "reflectance": _reflectance(mi, rng) if rng.random() < 0.2 else rgb(rng.uniform(0.1, 0.85, 3))}
+
+    return {
+        "floor": {"type": "rectangle", "to_world": T().rotate([1, 0, 0], -90).scale([w, d, 1]),
+                  "bsdf": _material(mi, rng) if rng.random() < 0.3 else {"type": "diffuse",
+                                                                       "reflectance": _reflectance(mi, rng)}},
+        "ceiling": {"type": "rectangle", "to_world": T().translate([0, h, 0]).rotate([1, 0, 0], 90).scale([w, d, 1]),
+                    "bsdf": {"type": "twosided", "bsdf": {"type": "diffuse", "reflectance": rgb(rng.uniform(0.6, 0.85, 3))}}},
+        "left": {"type": "rectangle", "to_world": T().translate([-w, h / 2, 0]).rotate([0, 1, 0], 90)
+                 .scale([d, h / 2, 1]), "bsdf": {"type": "twosided", "bsdf": wall()}},
+        "right": {"type": "rectangle", "to_world": T().translate([w, h / 2, 0]).rotate([0, 1, 0], -90)
+                  .scale([d, h / 2, 1]), "bsdf": {"type": "twosided", "bsdf": wall()}},
+        "front": _panel(mi, -w, w, 0.0, h, d, wall()),
+        "back": _panel(mi, -w, w, 0.0, h, -d, wall()),
+    }
+
+
+def lamp_scene(seed: int) -> SceneSpec:
+    """A reproducible closed room named `lamp_<seed>`: lit by one or two ceiling panels (and bulbs), no sky."""
+
+    def build(mi: Any, view: View) -> dict[str, Any]:
+        rng = _rng(seed, 20)
+        w, h, d = ROOM
+        T = mi.ScalarTransform4f
+        scene = _lamp_shell(mi, rng)
+        for i in range(int(rng.integers(1, 3))):  # panels facing down just below the ceiling
+            # half extents; a 1.5 x 1.5 panel of radiance 16 lights this room about as a Cornell box's lamp does
+            sx, sz = (float(v) for v in rng.uniform(0.3, 1.5, 2))
+            x, z = float(rng.uniform(-w + sx + 0.1, w - sx - 0.1)), float(rng.uniform(-d + sz + 0.1, d - sz - 0.1))
+            radiance = rng.uniform(0.7, 1.0, 3) * rng.uniform(6, 25)
+            scene[f"lamp{i}"] = {"type": "rectangle", "to_world": T().translate([x, h - 0.01, z]).rotate([1, 0, 0], 90)
+                                 .scale([sx, sz, 1]), "emitter": area_light(radiance)}
+        scene.update(_furnish(mi, rng))
+        return scene
+
+    return SceneSpec(
+        name=f"lamp_{seed}",
+        description=f"procedural closed room lit by ceiling lamps, seed {seed}",
+        stresses=("indirect light on flat walls", "colour bleeding", "an emitter in view", "small emitters"),
+        views=_room_views(seed, salt=21),
         build=build,
         max_depth=12,
     )
