@@ -64,15 +64,22 @@ def smape(image: np.ndarray, reference: np.ndarray, eps: float = SMAPE_EPS) -> f
     return float(np.mean(np.abs(x - r) / (np.abs(x) + np.abs(r) + eps)))
 
 
-def _blur(a: np.ndarray) -> np.ndarray:
-    """Separable Gaussian blur of (H, W, C) with the SSIM window, edges replicated."""
-    taps = np.exp(-0.5 * (np.arange(-SSIM_RADIUS, SSIM_RADIUS + 1) / SSIM_SIGMA) ** 2)
+def _blur(a: np.ndarray, sigma: float = SSIM_SIGMA, r: int = SSIM_RADIUS) -> np.ndarray:
+    """Separable Gaussian blur of (H, W, C), edges replicated; by default SSIM's window."""
+    taps = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
     taps /= taps.sum()
-    r = SSIM_RADIUS
     p = np.pad(a, ((r, r), (0, 0), (0, 0)), mode="edge")
     a = sum(taps[i] * p[i:i + a.shape[0]] for i in range(2 * r + 1))
     p = np.pad(a, ((0, 0), (r, r), (0, 0)), mode="edge")
     return sum(taps[i] * p[:, i:i + a.shape[1]] for i in range(2 * r + 1))
+
+
+def psnr_lowpass(image: np.ndarray, reference: np.ndarray, sigma: float = 4.0) -> float:
+    """PSNR of the tonemapped error after a Gaussian blur of `sigma` pixels: grain averages out, what is
+    left is low-frequency error (the blotches a denoiser leaves on flat walls, and shifts of brightness)."""
+    err = color.n2n_forward(np.asarray(image, dtype=np.float64)) - color.n2n_forward(np.asarray(reference, dtype=np.float64))
+    mse = float(np.mean(_blur(err, sigma, int(3 * sigma)) ** 2))
+    return float("inf") if mse == 0 else float(10.0 * np.log10(1.0 / mse))
 
 
 def ssim_map(image: np.ndarray, reference: np.ndarray) -> np.ndarray:

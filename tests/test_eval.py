@@ -96,3 +96,17 @@ def test_highlight_relmse_sees_overshoot_the_image_wide_metrics_miss() -> None:
     assert metrics.relmse_highlights(over, ref) == pytest.approx(1.0, rel=1e-3)
     assert metrics.relmse_highlights(ref, ref) == 0.0
     assert np.isnan(metrics.relmse_highlights(np.full((8, 8, 3), 0.5), np.full((8, 8, 3), 0.5)))  # no highlights
+
+
+def test_lowpass_psnr_tells_blotches_from_grain() -> None:
+    """Per-pixel grain averages out under the blur; a smooth blotch of the same energy does not."""
+    rng = np.random.default_rng(0)
+    ref = np.full((64, 64, 3), 0.3)
+    y, x = np.mgrid[:64, :64]
+    blotch = 0.05 * np.exp(-((x - 32) ** 2 + (y - 32) ** 2) / (2 * 10.0**2))[..., None]
+    grain = rng.normal(0, 1, ref.shape)
+    grain *= np.sqrt(np.mean(blotch**2) / np.mean(grain**2))  # the same squared error in linear values
+    a, b = ref + grain, ref + blotch
+    assert abs(metrics.psnr_tonemapped(a, ref) - metrics.psnr_tonemapped(b, ref)) < 1.5
+    assert metrics.psnr_lowpass(a, ref) > metrics.psnr_lowpass(b, ref) + 15
+    assert metrics.psnr_lowpass(ref, ref) == float("inf")
