@@ -19,6 +19,8 @@ INPUT_CHANNELS = ("color.R", "color.G", "color.B", "albedo.R", "albedo.G", "albe
                   "normal.X", "normal.Y", "normal.Z")
 INPUT_OFFSET = 0.5  # inputs are centred: [0, 1] -> [-0.5, 0.5] (paper, appendix A)
 BLUR = 5  # "logblur" outputs: side of the box blur of the color they correct
+CAP_WINDOW = 5  # the output may not exceed the brightest input pixel of this window around it ...
+CAP_FLOOR = 1.0  # ... above this exposed value (highlights only: dark pixels may rise above a few noisy samples)
 LOG_MAX = 20.0  # "log" outputs: log(1 + v) is clamped here (v < 5e8) so exp never overflows
 
 
@@ -60,6 +62,19 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
     # Not color.log_inverse: that clamps at 0, which would stop the gradient of negative predictions.
     # exp - 1 rather than expm1: ONNX has no Expm1 op.
     return torch.exp((base + raw).clamp(max=LOG_MAX)) - 1.0
+
+
+def cap_overshoot(y: torch.Tensor, exposed: torch.Tensor) -> torch.Tensor:
+    """Clip the exposed prediction (N, 3, H, W) to the brightest input pixel within CAP_WINDOW, per channel.
+
+    A denoised pixel is an average of samples, so it cannot be brighter than every noisy pixel around
+    it; log-space heads break that at small emitters, where a small error in log space overshoots by
+    2-3x in linear HDR (issue 12), and the energy match would then darken the whole frame to pay for it.
+    Below CAP_FLOOR (exposed; mid-grey is about 0.18) nothing is clipped: at 1-4 spp a dim pixel's
+    clean value can exceed all of its neighbours' few samples.
+    """
+    bound = F.max_pool2d(exposed, CAP_WINDOW, stride=1, padding=CAP_WINDOW // 2)
+    return torch.minimum(y, bound.clamp(min=CAP_FLOOR))
 
 
 def finite_or_zero(x: torch.Tensor) -> torch.Tensor:
@@ -107,5 +122,5 @@ class DenoisePipeline(nn.Module):
         scale = exposure.view(-1, 1, 1, 1)
         x = pad_to(network_input(color_, albedo, normal, exposure), self.alignment)
         exposed = pad_to(color_ * scale, self.alignment)
-        y = network_output(self.net(x), exposed, self.net.cfg)[..., :h, :w]  # exposed linear HDR
+        y = cap_overshoot(network_output(self.net(x), exposed, self.net.cfg), exposed)[..., :h, :w]  # exposed linear HDR
         return y.clamp(min=0.0) / scale

@@ -159,6 +159,29 @@ def test_untrained_transfer_model_is_the_identity() -> None:
     torch.testing.assert_close(out, c, rtol=1e-3, atol=1e-4)
 
 
+def test_output_never_overshoots_the_brightest_input_nearby() -> None:
+    """A log head that brightens everything 2.7x (as trained heads do at small emitters) is clipped to the
+    brightest input pixel within 5 px, but only above exposed 1.0: dim pixels may still rise (issue 12)."""
+    from mcdenoise.color import autoexposure
+    from mcdenoise.pipeline import CAP_FLOOR
+
+    net = UNet(PRESETS["tiny"]).eval()
+    with torch.no_grad():
+        net.convs["dec_conv1c"].weight.zero_()
+        net.convs["dec_conv1c"].bias.fill_(1.0)  # log(1 + v) + 1: v -> e (1 + v) - 1
+    c = torch.full((1, 3, 32, 32), 0.05)
+    c[..., 8, 8] = 400.0  # a small emitter
+    aux = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        out = DenoisePipeline(net)(c, *aux)
+    scale = float(autoexposure(c)[0])
+    torch.testing.assert_close(out[..., 8, 8], c[..., 8, 8])  # capped at the emitter's own value, not 2.7x
+    far = out[..., 24, 24] * scale  # exposed; nothing bright within 5 px
+    expected = min(float(np.e * (1 + 0.05 * scale) - 1), max(CAP_FLOOR, 0.05 * scale))
+    torch.testing.assert_close(far, torch.full_like(far, expected), rtol=1e-4, atol=1e-5)
+    assert float(far[0, 0]) > 0.05 * scale  # a dim pixel may still be brightened
+
+
 def test_exp_and_logblur_heads_start_black_and_blurred() -> None:
     """Untrained: "exp" predicts 0, "logblur" the 5x5 box blur of the color (borders: of the pixels inside),
     "blurlog" that blur taken of log(1 + color)."""
