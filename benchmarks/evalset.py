@@ -15,9 +15,9 @@ import numpy as np
 
 from mcdenoise.evaluate import compare, oidn_method, read_reference
 from mcdenoise.exr import read_frame
-from mcdenoise.metrics import psnr_lowpass
 from mcdenoise.frame import Frame
 from mcdenoise.layout import scan_scene
+from mcdenoise.metrics import psnr_lowpass
 
 Method = Callable[[Frame], np.ndarray]  # frame -> (H, W, 3) linear denoised color
 
