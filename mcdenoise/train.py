@@ -8,6 +8,7 @@ exactly the batches an uninterrupted one would, with no RNG state to carry aroun
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -68,6 +69,7 @@ class TrainConfig:
     precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU), "bf16" (autocast) or "fp32"
     mix_spp: bool = False  # inputs averaged from 1..k-1 of a view's k renders (several sample counts)
     clip_grad: float = 0.0  # clip the gradient norm at this multiple of its running mean; 0 = off
+    ema: float = 0.0  # decay of a moving average of the weights, validated and written instead; 0 = off
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -245,6 +247,41 @@ class GradClipper:
         self.mean, self.seen = float(d["mean"]), int(d["seen"])
 
 
+class WeightAverage:
+    """An exponential moving average of a network's weights (Polyak averaging), in a copy of the network.
+
+    At a constant lr the weights of a Noise2Noise model wander around the minimum by several tenths of a dB
+    from one validation to the next (each step follows one noisy target); the average sits near its centre.
+    The decay warms up as (1 + n) / (10 + n) so that the first steps of a run are not weighted by the
+    starting model alone.
+    """
+
+    def __init__(self, net: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.updates = 0
+        self.net = copy.deepcopy(net).eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, net: nn.Module) -> None:
+        """Move the average towards `net`'s current weights."""
+        self.updates += 1
+        weight = 1.0 - min(self.decay, (1 + self.updates) / (10 + self.updates))
+        mine = [t for t in self.net.state_dict().values() if t.is_floating_point()]
+        theirs = [t for t in net.state_dict().values() if t.is_floating_point()]
+        torch._foreach_lerp_(mine, theirs, weight)
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the checkpoint (exact --resume)."""
+        return {"model": self.net.state_dict(), "updates": self.updates}
+
+    def load(self, d: dict[str, Any]) -> None:
+        """Restore from a checkpoint."""
+        self.net.load_state_dict(d["model"])
+        self.updates = int(d["updates"])
+
+
 class BestModel:
     """The best validation so far (PSNR when references exist, else the Noise2Noise loss on held-out renders)."""
 
@@ -339,6 +376,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise McDenoiseError("--batch must be >= 1 and --crop >= 8")
     if cfg.clip_grad < 0 or 0 < cfg.clip_grad <= 1:
         raise McDenoiseError(f"--clip-grad must be 0 (off) or above 1 (times the running mean norm), not {cfg.clip_grad}")
+    if not 0 <= cfg.ema < 1:
+        raise McDenoiseError(f"--ema must be in [0, 1) (e.g. 0.999; 0 = off), not {cfg.ema}")
     if cfg.precision not in PRECISIONS:
         raise McDenoiseError(f"unknown precision {cfg.precision!r}; use one of {', '.join(PRECISIONS)}")
 
@@ -413,11 +452,15 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         model = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     opt = torch.optim.Adam(net.parameters(), lr=base_lr, betas=(0.9, 0.99), eps=1e-8)
     clipper = GradClipper(cfg.clip_grad) if cfg.clip_grad > 0 else None
+    average = WeightAverage(net, cfg.ema) if cfg.ema > 0 else None
+    judged = average.net if average is not None else net  # the network validated, kept as best and written
     step, elapsed_before = 0, 0.0
     if ckpt is not None:
         opt.load_state_dict(ckpt["optimizer"])
         if clipper is not None and ckpt.get("grad_clip"):
             clipper.load(ckpt["grad_clip"])
+        if average is not None and ckpt.get("ema"):
+            average.load(ckpt["ema"])
         step, elapsed_before = int(ckpt["step"]), float(ckpt.get("elapsed", 0.0))
         if ckpt.get("best"):
             best.load(ckpt["best"])
@@ -441,6 +484,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             "model_config": net.cfg.to_dict(), "model": net.state_dict(), "optimizer": opt.state_dict(),
             "train_config": asdict(cfg), "step": step, "elapsed": elapsed, "metrics": metrics, "summary": summary,
             "best": best.to_dict(), "grad_clip": clipper.to_dict() if clipper is not None else None,
+            "ema": average.to_dict() if average is not None else None,
         })
         log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
         plot_curve(rows, curve_path)
@@ -458,7 +502,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         metrics = validate(net, val_views, cache, device)
         blocks = metrics.pop("val_blocks", None)
         rows.append({"step": 0, "elapsed": 0.0, **metrics})
-        best.update(0, metrics, net, blocks)  # the starting model is a candidate too: fine-tuning never ends worse
+        best.update(0, metrics, judged, blocks)  # the starting model is a candidate too: fine-tuning never ends worse
         log.info("step 0: %s", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     total = cfg.steps if cfg.steps > 0 else None
     bar = tqdm(total=total, initial=step, desc="fit", unit="step", disable=not (progress and dist_info.main),
@@ -506,6 +550,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             if clipper is not None:  # (under DDP the gradients are already averaged: every rank clips alike)
                 n_clipped += clipper(list(net.parameters()))
             opt.step()
+            if average is not None:
+                average.update(net)
             step += 1
 
             loss_avg += loss.item()
@@ -525,11 +571,14 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             bar.update(1)
             if dist_info.main and val_views and step % cfg.val_every == 0:
                 net.eval()
-                metrics = validate(net, val_views, cache, device)
+                metrics = validate(judged, val_views, cache, device)
                 blocks = metrics.pop("val_blocks", None)
+                if average is not None:  # the raw weights' figure too, to show what the average buys
+                    raw = validate(net, val_views, cache, device)
+                    metrics |= {f"raw_{k}": v for k, v in raw.items() if k in ("val_psnr", "val_loss")}
                 net.train()
                 rows.append({"step": step, "elapsed": elapsed_before + time.monotonic() - start, **metrics})
-                new_best = best.update(step, metrics, net, blocks)
+                new_best = best.update(step, metrics, judged, blocks)
                 bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
                           + (" (best)" if new_best else f" (best: step {best.step})"))
                 if best.should_stop and dist_info.world == 1:  # (under torchrun the schedule alone decides)
@@ -551,10 +600,12 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     elapsed = elapsed_before + time.monotonic() - start
     validated_now = any(r["step"] == step and ("val_psnr" in r or "val_loss" in r) for r in rows[-2:])
     if dist_info.main and val_views and not validated_now:
-        metrics = validate(net.eval(), val_views, cache, device)
+        metrics = validate(judged.eval(), val_views, cache, device)
         blocks = metrics.pop("val_blocks", None)
         rows.append({"step": step, "elapsed": elapsed, **metrics})
-        best.update(step, metrics, net, blocks)
+        best.update(step, metrics, judged, blocks)
+    if average is not None:  # the model written is the average (or, below, the best validated one)
+        net.load_state_dict(average.net.state_dict())
     if dist_info.main and best.state is not None and best.step != step:  # the model written is the best one
         net.load_state_dict(best.state)
         metrics = next((r for r in rows if r["step"] == best.step and best.key in r), metrics)

@@ -21,7 +21,7 @@ from mcdenoise.data import FrameCache, PairSampler, check_views, collect_views
 from mcdenoise.errors import AovError, DataError, McDenoiseError
 from mcdenoise.model import PRESETS
 from mcdenoise.orient import orient
-from mcdenoise.train import GradClipper, TrainConfig, fit, learning_rate
+from mcdenoise.train import GradClipper, TrainConfig, WeightAverage, fit, learning_rate
 
 
 def tiny_config(scene: Path, out: Path, **kw: object) -> TrainConfig:
@@ -95,7 +95,8 @@ def test_tiny_fit_lowers_validation_error(tmp_path: Path) -> None:
     assert ckpt["step"] == 300 and "optimizer" in ckpt and ckpt["train_config"]["size"] == "tiny"
 
 
-@pytest.mark.parametrize("extra", [{}, {"clip_grad": 1.2, "steps": 30}], ids=["plain", "clip-grad"])
+@pytest.mark.parametrize("extra", [{}, {"clip_grad": 1.2, "steps": 30}, {"ema": 0.9, "steps": 30}],
+                         ids=["plain", "clip-grad", "ema"])
 def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path, tiny_scene: Path, monkeypatch: pytest.MonkeyPatch,
                                                      extra: dict[str, float]) -> None:
     full = tiny_config(tiny_scene, tmp_path / "full.pt", **extra)
@@ -125,6 +126,10 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path, tiny_scene:
         assert a["grad_clip"] == b["grad_clip"] and a["grad_clip"]["seen"] == full.steps
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
+    if "ema" in extra:  # the average is carried across the resume, and it is what the run writes
+        assert a["ema"]["updates"] == b["ema"]["updates"] == full.steps
+        for key in a["model"]:
+            assert torch.equal(a["model"][key], a["ema"]["model"][key]), key
 
 
 def test_grad_clipper_shortens_only_outlier_steps() -> None:
@@ -141,6 +146,32 @@ def test_grad_clipper_shortens_only_outlier_steps() -> None:
     again = GradClipper(4.0)
     again.load(clip.to_dict())
     assert again.to_dict() == clip.to_dict()
+
+
+def test_weight_average_follows_the_weights_with_warm_up() -> None:
+    """The average starts at the network, moves by the warmed-up weight, and tends to a constant target."""
+    net = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        net.weight.zero_()
+    avg = WeightAverage(net, decay=0.99)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    avg.update(net)  # warm-up decay (1 + 1) / (10 + 1): moves 9/11 of the way at once
+    assert torch.allclose(avg.net.weight, torch.full((2, 2), 9 / 11))
+    for _ in range(2000):
+        avg.update(net)
+    assert torch.allclose(avg.net.weight, torch.ones(2, 2)) and not avg.net.weight.requires_grad
+    again = WeightAverage(torch.nn.Linear(2, 2), decay=0.99)
+    again.load(avg.to_dict())
+    assert again.updates == avg.updates and torch.equal(again.net.weight, avg.net.weight)
+
+
+def test_ema_logs_both_and_must_be_below_one(tmp_path: Path, tiny_scene: Path) -> None:
+    fit(tiny_config(tiny_scene, tmp_path / "m.pt", ema=0.9, steps=20, val_views=1, val_every=10), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "m.log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "raw_val_psnr" in r] == [10, 20]  # the raw weights' figure next to the average's
+    with pytest.raises(McDenoiseError, match="--ema"):
+        fit(tiny_config(tiny_scene, tmp_path / "n.pt", ema=1.0), progress=False)
 
 
 def test_clip_grad_must_be_above_one(tmp_path: Path, tiny_scene: Path) -> None:
