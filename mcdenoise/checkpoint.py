@@ -102,7 +102,8 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
 def release_copy(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = True) -> Path:
     """Write an inference-only copy of a training checkpoint (no optimizer state; float16 weights)."""
     ckpt = load_checkpoint(src)
-    training_state = ("optimizer", "best", "grad_clip")  # best: a second full copy of weights (fit's selection)
+    # best and ema: more full copies of the weights (fit's selection and its moving average)
+    training_state = ("optimizer", "best", "grad_clip", "ema")
     keep = {k: v for k, v in ckpt.items()
             if k not in (*training_state, "path", "format", "format_version", "mcdenoise_version")}
     if half:

@@ -51,7 +51,8 @@ def test_checkpoint_rebuilds_model_from_file_alone(tmp_path: Path) -> None:
     net = UNet(cfg)
     best = {"step": 3, "value": 30.0, "key": "val_psnr", "stale": 0, "model": net.state_dict(), "blocks": None}
     path = save_checkpoint(tmp_path / "m.pt", {"model_config": cfg.to_dict(), "model": net.state_dict(),
-                                               "best": best, "grad_clip": {"mean": 1.0, "seen": 5}})
+                                               "best": best, "grad_clip": {"mean": 1.0, "seen": 5},
+                                               "ema": {"model": net.state_dict(), "updates": 5}})
     ckpt = torch.load(path, weights_only=True)  # plain data only: safe to open
     rebuilt = model_from_checkpoint(ckpt)
     assert rebuilt.cfg == cfg
@@ -59,7 +60,7 @@ def test_checkpoint_rebuilds_model_from_file_alone(tmp_path: Path) -> None:
     assert torch.equal(rebuilt(x), net.eval()(x))
     small = release_copy(path, tmp_path / "r.pt")
     assert load_checkpoint(small)["model"]["convs.enc_conv0.weight"].dtype == torch.float16
-    assert not {"best", "grad_clip", "optimizer"} & set(load_checkpoint(small))  # training state stays behind
+    assert not {"best", "grad_clip", "ema", "optimizer"} & set(load_checkpoint(small))  # training state stays behind
     torch.testing.assert_close(load_model(small)(x), net(x), atol=2e-2, rtol=2e-2)
 
 
