@@ -59,14 +59,16 @@ def render_set(data: Path, scenes: list, spps: list[int], reference_spp: int, si
                      views=fit_views)
 
 
-def fitted_model(data: Path, scene: str, minutes: float, out: Path) -> Path:
-    """Fine-tune the shipped model on the scene's fit views for `minutes` (reused when present)."""
+def fitted_model(data: Path, scene: str, model: str, minutes: float, out: Path) -> Path:
+    """Fine-tune `model` on the scene's fit views for `minutes` exactly as `mcdenoise fit DIR --init MODEL
+    --minutes M` does with its defaults (a held-out pair of renders validates, the best model is kept);
+    reused when present."""
     from mcdenoise.train import TrainConfig, fit
 
     path = out / f"{scene}.pt"
     if not path.exists():
-        fit(TrainConfig(scenes=[str(data / "fit" / scene)], output=str(path), init="default", minutes=minutes,
-                        val_views=0, val_every=10**9, checkpoint_minutes=minutes + 1), progress=False)
+        fit(TrainConfig(scenes=[str(data / "fit" / scene)], output=str(path), init=model, minutes=minutes,
+                        checkpoint_minutes=minutes + 1), progress=False)
     return path
 
 
@@ -79,6 +81,8 @@ def main() -> None:
     parser.add_argument("--spp", type=int, nargs="+", default=[4, 2, 16], help="input spp (first: reference owner)")
     parser.add_argument("--reference-spp", type=int, default=1024)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--model", default="default", help="the model evaluated as `mcdenoise` and fitted from: "
+                        "a shipped name or a .pt file (default: default)")
     parser.add_argument("--fit-minutes", type=float, default=3.0, help="fit budget per scene (0: skip the fit)")
     parser.add_argument("--no-flip", action="store_true")
     parser.add_argument("--out", default="quality", help="results name: benchmarks/results/OUT.json and "
@@ -93,11 +97,13 @@ def main() -> None:
     data = Path(args.data)
     render_set(data, scenes, args.spp, args.reference_spp, args.size)
 
-    shipped = {"mcdenoise": Denoiser("default"), "mcdenoise-lean": Denoiser("lean")}
+    shipped = {"mcdenoise": Denoiser(args.model), "mcdenoise-lean": Denoiser("lean")}
+    # fitted models are kept per (model, budget): a rerun with another of either must not reuse them
+    fit_dir = data / f"fitted_{Path(args.model).stem}_{args.fit_minutes:g}min"
     oidn = {f"oidn-{q}": oidn_method(q) for q in ("fast", "balanced", "high")}
     rows = []
     for spec in scenes:
-        fit_path = fitted_model(data, spec.name, args.fit_minutes, data / "fitted") if args.fit_minutes > 0 else None
+        fit_path = fitted_model(data, spec.name, args.model, args.fit_minutes, fit_dir) if args.fit_minutes > 0 else None
         fitted = Denoiser(fit_path) if fit_path else None
         for spp in args.spp:
             for view in scan_scene(data / f"spp{spp}" / spec.name).views:

@@ -12,7 +12,7 @@ from typing import Any
 from mcdenoise.errors import McDenoiseError
 
 OUTPUTS = ("linear", "log", "kpn", "exp", "logblur", "blurlog")
-PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA, fp32 on CPU
+PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA and AMX CPUs, else fp32
 
 
 @dataclass(frozen=True)

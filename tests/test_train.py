@@ -15,13 +15,14 @@ import pytest
 import torch
 
 from conftest import make_scene, write_render
+from mcdenoise import train
 from mcdenoise.checkpoint import load_checkpoint
 from mcdenoise.cli import main
 from mcdenoise.data import FrameCache, PairSampler, check_views, collect_views
 from mcdenoise.errors import AovError, DataError, McDenoiseError
 from mcdenoise.model import PRESETS
 from mcdenoise.orient import orient
-from mcdenoise.train import GradClipper, TrainConfig, WeightAverage, fit, learning_rate
+from mcdenoise.train import GradClipper, TrainConfig, WeightAverage, fit, learning_rate, uses_bf16
 
 
 def tiny_config(scene: Path, out: Path, **kw: object) -> TrainConfig:
@@ -172,6 +173,14 @@ def test_ema_logs_both_and_must_be_below_one(tmp_path: Path, tiny_scene: Path) -
     assert [r["step"] for r in rows if "raw_val_psnr" in r] == [10, 20]  # the raw weights' figure next to the average's
     with pytest.raises(McDenoiseError, match="--ema"):
         fit(tiny_config(tiny_scene, tmp_path / "n.pt", ema=1.0), progress=False)
+
+
+def test_auto_precision_is_bf16_on_cuda_and_amx_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(train, "cpu_has_amx", lambda: True)
+    assert uses_bf16("auto", cpu) and uses_bf16("auto", cuda) and not uses_bf16("fp32", cpu)
+    monkeypatch.setattr(train, "cpu_has_amx", lambda: False)  # emulated bf16 would be slower than float32
+    assert not uses_bf16("auto", cpu) and uses_bf16("auto", cuda) and uses_bf16("bf16", cpu)
 
 
 def test_clip_grad_must_be_above_one(tmp_path: Path, tiny_scene: Path) -> None:

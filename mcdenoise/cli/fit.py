@@ -111,7 +111,8 @@ def add_parser(sub: Any) -> None:
                    help="validate and write a moving average of the weights (try 0.999: about the last 1000 "
                         "steps) instead of the last step's; 0 (default): off")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto (default): bf16 autocast on CUDA, fp32 on CPU; bf16 also pays on CPUs with AMX")
+                   help="auto (default): bf16 autocast on CUDA and on CPUs with AMX (Sapphire Rapids and newer "
+                        "Xeons), float32 elsewhere")
     p.add_argument("--val-views", type=int, default=-1,
                    help="views held out for validation (default 1 when there are 3 or more; with 1 or 2 views, "
                         "2 renders of each view that has >= 4)")
