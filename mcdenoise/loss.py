@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 HDR_EPS = 0.01  # the paper's constant in the denominator
 
 
-def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS) -> torch.Tensor:
-    """Mean of (f(x) - y)^2 / (sg(f(x)) + eps)^2 with y the linear (never tonemapped) target.
+def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, window: int = 1) -> torch.Tensor:
+    """Mean of (f(x) - y)^2 / (sg(f(x)) + eps)^2 with y the linear (never tonemapped) target; (N, 3, H, W) each.
 
     sg = stop-gradient: the denominator is a constant per pixel, so the minimiser is still the mean
     of the noisy targets (what makes Noise2Noise work). Negative predictions are clamped to 0 in the
     denominator only, so an early negative output cannot make the weight explode.
+
+    `window` > 1: the denominator is min(f, the window x window box mean of f). A pixel the model leaves
+    brighter than its surroundings (a speckle of the sparse samples in a dark area, a firefly) is then
+    weighted as its surroundings are, not 1/f^2 less: L_HDR's own weight goes easy on exactly the bright
+    outliers that tonemapped images show. The weight still never depends on the target, so the
+    minimiser is still the mean of the targets.
     """
-    weight = (pred.detach().clamp(min=0.0) + eps) ** -2
+    f = pred.detach().clamp(min=0.0)
+    if window > 1:
+        f = torch.minimum(f, F.avg_pool2d(f, window, stride=1, padding=window // 2, count_include_pad=False))
+    weight = (f + eps) ** -2
     return ((pred - target) ** 2 * weight).mean()
 
 

@@ -70,6 +70,7 @@ class TrainConfig:
     mix_spp: bool = False  # inputs averaged from 1..k-1 of a view's k renders (several sample counts)
     clip_grad: float = 0.0  # clip the gradient norm at this multiple of its running mean; 0 = off
     ema: float = 0.0  # decay of a moving average of the weights, validated and written instead; 0 = off
+    loss_window: int = 1  # L_HDR weights from min(f, box mean of f over this window) (`loss.hdr_loss`); 1 = per pixel
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -396,6 +397,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise McDenoiseError("--batch must be >= 1 and --crop >= 8")
     if cfg.clip_grad < 0 or 0 < cfg.clip_grad <= 1:
         raise McDenoiseError(f"--clip-grad must be 0 (off) or above 1 (times the running mean norm), not {cfg.clip_grad}")
+    if cfg.loss_window < 1 or cfg.loss_window % 2 == 0:
+        raise McDenoiseError(f"--loss-window must be an odd number of pixels (1 = per pixel), not {cfg.loss_window}")
     if not 0 <= cfg.ema < 1:
         raise McDenoiseError(f"--ema must be in [0, 1) (e.g. 0.999; 0 = off), not {cfg.ema}")
     if cfg.precision not in PRECISIONS:
@@ -562,7 +565,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                 raw = model(x)
             pred = network_output(raw, color_ * exposure.view(-1, 1, 1, 1), net.cfg)  # linear HDR
-            loss = hdr_loss(pred, y)
+            loss = hdr_loss(pred, y, window=cfg.loss_window)
             if not torch.isfinite(loss):
                 raise McDenoiseError(f"loss became {float(loss)} at step {step}; lower --lr")
             opt.zero_grad(set_to_none=True)

@@ -151,6 +151,26 @@ def test_hdr_loss_recovers_the_mean_of_noisy_targets() -> None:
     assert abs(float(f) - float(targets.mean())) < 0.02
 
 
+def test_windowed_hdr_loss_weights_a_speckle_as_its_surroundings_and_stays_unbiased() -> None:
+    """--loss-window: a bright pixel in a dark area costs as much as in absolute terms around it, and a free
+    per-pixel image trained against noisy targets still converges to their mean."""
+    dark = torch.full((1, 3, 8, 8), 0.05)
+    speckled = dark.clone()
+    speckled[..., 4, 4] = 2.0
+    assert float(hdr_loss(speckled, dark, window=3)) > 40 * float(hdr_loss(speckled, dark))
+    assert float(hdr_loss(dark * 0.5, dark, window=3)) == pytest.approx(float(hdr_loss(dark * 0.5, dark)))  # smooth: same
+    rng = np.random.default_rng(0)
+    means = torch.from_numpy(rng.uniform(0.05, 3.0, size=(1, 1, 6, 6)).astype(np.float32))
+    targets = torch.from_numpy(rng.exponential(1.0, size=(3000, 1, 6, 6)).astype(np.float32)) * means  # heavy noise
+    f = torch.full((1, 1, 6, 6), 0.5, requires_grad=True)
+    opt = torch.optim.Adam([f], lr=0.02)
+    for _ in range(1500):
+        opt.zero_grad()
+        hdr_loss(f.expand_as(targets), targets, window=3).backward()
+        opt.step()
+    torch.testing.assert_close(f.detach(), targets.mean(0, keepdim=True), rtol=0.03, atol=0.01)
+
+
 def test_untrained_transfer_model_is_the_identity() -> None:
     """A 'transfer' network starts as the identity on color: training only learns the denoising."""
     pipe = DenoisePipeline(UNet(PRESETS["fast"])).eval()

@@ -183,6 +183,12 @@ def test_auto_precision_is_bf16_on_cuda_and_amx_cpus(monkeypatch: pytest.MonkeyP
     assert not uses_bf16("auto", cpu) and uses_bf16("auto", cuda) and uses_bf16("bf16", cpu)
 
 
+def test_loss_window_must_be_odd(tmp_path: Path, tiny_scene: Path) -> None:
+    with pytest.raises(McDenoiseError, match="--loss-window"):
+        fit(tiny_config(tiny_scene, tmp_path / "m.pt", loss_window=2), progress=False)
+    fit(tiny_config(tiny_scene, tmp_path / "m.pt", loss_window=3, steps=2), progress=False)
+
+
 def test_clip_grad_must_be_above_one(tmp_path: Path, tiny_scene: Path) -> None:
     with pytest.raises(McDenoiseError, match="--clip-grad"):
         fit(tiny_config(tiny_scene, tmp_path / "m.pt", clip_grad=0.5), progress=False)

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             rampdown=args.rampdown, seed=args.seed, aux=not args.no_aux, target=args.target, val_views=args.val_views,
             val_scenes=list(args.val or []), val_every=args.val_every, patience=args.patience, checkpoint_minutes=args.checkpoint_minutes,
             cache_mb=args.cache_mb, device=args.device, precision=args.precision, mix_spp=args.mix_spp,
-            clip_grad=args.clip_grad, ema=args.ema,
+            clip_grad=args.clip_grad, ema=args.ema, loss_window=args.loss_window,
         )
     try:
         summary = fit(cfg, resume=args.resume)
@@ -107,6 +107,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--clip-grad", type=float, default=0.0, metavar="K",
                    help="shorten a step whose gradient norm is over K times its running mean (fireflies in "
                         "noisy targets; try 4); 0 (default): off")
+    p.add_argument("--loss-window", type=int, default=1, metavar="K",
+                   help="weight the loss of each pixel by min(prediction, its KxK mean) rather than by the "
+                        "prediction alone: bright speckles and fireflies the model leaves in dark areas count as "
+                        "much as their surroundings (try 3; still unbiased); 1 (default): per pixel")
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="validate and write a moving average of the weights (try 0.999: about the last 1000 "
                         "steps) instead of the last step's; 0 (default): off")
