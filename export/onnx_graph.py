@@ -26,6 +26,7 @@ from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, weights
 from mcdenoise.errors import ModelError
 from mcdenoise.atomic import atomic_write_bytes, check_output
 from mcdenoise.architecture import receptive_field
+from mcdenoise.model import channel_aligned
 from mcdenoise.pipeline import DenoisePipeline
 
 OPSET = 18  # ONNX Runtime >= 1.14 runs it; opset 18 has Pad with dynamic pads and ReduceMean axes inputs
@@ -66,6 +67,7 @@ def export_bytes(model: str | os.PathLike | None = None, *, half: bool = False, 
     ckpt = load_checkpoint(model)
     net = model_from_checkpoint(ckpt)
     cfg = net.cfg
+    net = channel_aligned(net)  # the same function, in ONNX Runtime's blocked layout throughout
     graph = _FarmGraph(DenoisePipeline(_HalfNet(net) if half else net)).eval()
     size = cfg.alignment * 2 + 3  # an unaligned example, so the traced graph pads and crops
     inputs = onnx_contract.input_names(cfg.aux)

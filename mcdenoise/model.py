@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import fields
 
 import torch
@@ -11,7 +12,8 @@ from torch.nn import functional as F
 from mcdenoise.architecture import PRESETS, ModelConfig, layer_inputs, layer_table, receptive_field
 from mcdenoise.errors import McDenoiseError
 
-__all__ = ["LEAKY_SLOPE", "PRESETS", "ModelConfig", "UNet", "count_parameters", "grow", "layer_table", "receptive_field"]
+__all__ = ["LEAKY_SLOPE", "PRESETS", "ModelConfig", "UNet", "channel_aligned", "count_parameters", "grow", "layer_table",
+           "receptive_field"]
 
 LEAKY_SLOPE = 0.1  # leaky ReLU slope of every conv but the last (paper, Table 2)
 
@@ -35,6 +37,7 @@ class UNet(nn.Module):
             else:
                 nn.init.kaiming_normal_(conv.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
             nn.init.zeros_(conv.bias)
+        self.input_skip: nn.Module = nn.Identity()  # the full-resolution skip of the input (see `channel_aligned`)
 
     @property
     def alignment(self) -> int:
@@ -51,7 +54,7 @@ class UNet(nn.Module):
         "kpn" models return one tensor per scale, (N, head_channels(s), H/2^s, W/2^s) for s = 0..scales-1.
         """
         p = self.cfg.pools
-        skips = [x]  # skips[k]: tensor at 1/2^k resolution to concatenate on the way up
+        skips = [self.input_skip(x)]  # skips[k]: tensor at 1/2^k resolution to concatenate on the way up
         h = self._conv("enc_conv1", self._conv("enc_conv0", x))
         h = F.max_pool2d(h, 2)  # (N, enc, H/2, W/2)
         for i in range(2, p + 1):
@@ -77,6 +80,49 @@ class UNet(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class _PaddedInput(nn.Module):
+    """A U-Net behind zero channels appended to its input (`channel_aligned`)."""
+
+    def __init__(self, net: UNet, pad: int) -> None:
+        super().__init__()
+        self.net, self.pad = net, pad
+        self.cfg, self.alignment = net.cfg, net.alignment  # what DenoisePipeline reads: the original model's
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """(N, in_channels, H, W) -> what `net` returns."""
+        return self.net(F.pad(x, (0, 0, 0, 0, 0, self.pad)))  # (N, in_channels + pad, H, W) into the net
+
+
+def channel_aligned(net: UNet, multiple: int = 16) -> nn.Module:
+    """`net`'s function with its input zero-padded to a multiple of `multiple` channels, for ONNX Runtime.
+
+    ONNX Runtime's CPU convolutions run in a blocked layout (NCHWc, 16 channels per block with AVX-512)
+    only where every tensor's channel count is a multiple of the block. The 9-channel input is not, so
+    the full-resolution skip concat (48 + 9 channels) made it convert the largest tensors of the network
+    back and forth and run the biggest conv unblocked. Padded to 16 channels (zero weights read the
+    padding, so the output is unchanged) and passed through a 1x1 identity conv (which ONNX Runtime
+    runs blocked), the whole network stays in the blocked layout. Inference only: the padded network
+    is not a trainable `ModelConfig`.
+    """
+    pad = (-net.cfg.in_channels) % multiple
+    if pad == 0:
+        return net
+    net = copy.deepcopy(net)
+    width = net.cfg.in_channels + pad
+    with torch.no_grad():
+        for name in ("enc_conv0", "dec_conv1a"):  # the two convs reading the input; its channels come last in both
+            old = net.convs[name]
+            conv = nn.Conv2d(old.in_channels + pad, old.out_channels, 3, padding=1).to(old.weight)
+            conv.weight.zero_()
+            conv.weight[:, :old.in_channels] = old.weight
+            conv.bias.copy_(old.bias)
+            net.convs[name] = conv
+        skip = nn.Conv2d(width, width, 1, bias=False).to(net.convs["enc_conv0"].weight)
+        skip.weight.copy_(torch.eye(width)[:, :, None, None])
+        net.input_skip = skip
+    return _PaddedInput(net.eval(), pad)
 
 
 def grow(net: UNet, cfg: ModelConfig, seed: int = 0) -> UNet:

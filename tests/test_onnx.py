@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 import re
 import shutil
 from pathlib import Path
@@ -87,6 +88,35 @@ def test_onnx_matches_pytorch(shipped_onnx: bytes, h: int, w: int, peak: float) 
     # of a pixel 1e-6 of the frame's brightest differs between the two runtimes.
     floor = 1e-2 / color_mod.autoexposure(color[0].transpose(1, 2, 0))
     assert np.max(np.abs(out - ref) / (np.abs(ref) + floor)) < 1e-3
+
+
+def test_shipped_graph_runs_in_one_blocked_layout(shipped_onnx: bytes, tmp_path: Path) -> None:
+    """ONNX Runtime converts layouts once on the way in and once out: the 9-channel input's skip no longer makes it
+    reorder the largest tensors between its blocked (NCHWc) and plain layouts in the middle of the network."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(shipped_onnx, sess_options=opts, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node]
+    assert ops.count("ReorderInput") <= 1 and ops.count("ReorderOutput") <= 1, ops
+
+
+def test_channel_aligned_network_computes_the_same() -> None:
+    from mcdenoise.model import PRESETS, UNet, channel_aligned
+
+    torch.manual_seed(0)
+    for preset, channels in (("tiny", 9), ("tiny", 3), ("tiny-kpn", 9)):
+        net = UNet(replace(PRESETS[preset], in_channels=channels)).eval()
+        for conv in net.convs.values():  # every weight nonzero, so a misplaced zero column would show
+            torch.nn.init.normal_(conv.weight, std=0.1)
+        aligned = channel_aligned(net)
+        x = torch.randn(1, channels, 12, 20)
+        with torch.no_grad():
+            for a, b in zip(*(o if isinstance(o, tuple) else (o,) for o in (net(x), aligned(x)))):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        assert aligned.cfg == net.cfg and aligned.net.convs["enc_conv0"].in_channels == 16
+        assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in UNet(net.cfg).parameters())
 
 
 def test_zeros_and_nan_inputs_give_finite_output(shipped_onnx: bytes) -> None:
