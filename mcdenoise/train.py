@@ -465,7 +465,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     sampler = PairSampler(train_views, cache, crop=crop, target=cfg.target, mix_spp=cfg.mix_spp)
 
     # 3. Model, optimizer (paper: Adam b1 0.9, b2 0.99, eps 1e-8), bf16 autocast + channels_last on
-    # CUDA, and on CPUs with fast bf16 matmuls (AMX) when asked for.
+    # CUDA and on CPUs with fast bf16 matmuls (AMX), unless fp32 is asked for (`uses_bf16`).
     net = net.to(device).train()
     use_amp = uses_bf16(cfg.precision, device)
     if use_amp:
