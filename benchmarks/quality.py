@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mcdenoise.checkpoint import load_checkpoint
+from mcdenoise.errors import McDenoiseError
 from mcdenoise.evaluate import compare, oidn_method, read_reference
 from mcdenoise.exr import read_frame
 from mcdenoise.infer import Denoiser
@@ -95,11 +97,16 @@ def main() -> None:
     scenes = [get_scene(n) for n in (args.named if args.named is not None else list(SCENES))]
     scenes += [procedural_scene(FIRST_SEED + i) for i in range(args.procedural)]
     data = Path(args.data)
-    render_set(data, scenes, args.spp, args.reference_spp, args.size)
 
-    shipped = {"mcdenoise": Denoiser(args.model), "mcdenoise-lean": Denoiser("lean")}
+    try:  # a bad --model is reported before any rendering, in one line
+        shipped = {"mcdenoise": Denoiser(args.model), "mcdenoise-lean": Denoiser("lean")}
+        if args.fit_minutes > 0:
+            load_checkpoint(args.model)  # the fit starts from a PyTorch checkpoint, not an .onnx file
+    except McDenoiseError as exc:
+        parser.error(str(exc))
     # fitted models are kept per (model, budget): a rerun with another of either must not reuse them
     fit_dir = data / f"fitted_{Path(args.model).stem}_{args.fit_minutes:g}min"
+    render_set(data, scenes, args.spp, args.reference_spp, args.size)
     oidn = {f"oidn-{q}": oidn_method(q) for q in ("fast", "balanced", "high")}
     rows = []
     for spec in scenes:
