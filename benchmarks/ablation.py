@@ -41,6 +41,7 @@ VARIANTS: dict[str, dict] = {
     "exp-bf16": {"size": "fast-exp", "precision": "bf16"},  # log(1 + radiance) directly, not a correction
     "logblur-bf16": {"size": "fast-logblur", "precision": "bf16"},  # corrects log(1 + 5x5 blur of the input)
     "blurlog-bf16": {"size": "fast-blurlog", "precision": "bf16"},  # corrects a 5x5 blur of log(1 + input)
+    "mixlog-bf16": {"size": "fast-mixlog", "precision": "bf16"},  # a per-pixel blend of the two bases above
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

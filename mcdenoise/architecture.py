@@ -11,7 +11,8 @@ from typing import Any
 
 from mcdenoise.errors import McDenoiseError
 
-OUTPUTS = ("linear", "log", "kpn", "exp", "logblur", "blurlog")
+OUTPUTS = ("linear", "log", "kpn", "exp", "logblur", "blurlog", "mixlog")
+BASE_BLUR = 5  # "logblur", "blurlog" and "mixlog": side of the box blur in their base
 PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA and AMX CPUs, else fp32
 
 
@@ -38,7 +39,10 @@ class ModelConfig:
     # by default; starts black). "logblur": a correction to log(1 + a 5x5 box blur of the color) (starts
     # as that blur: sparse samples and fireflies are spread before the network corrects them). "blurlog":
     # a correction to the 5x5 box blur of log(1 + color) (a geometric mean: emitters and fireflies
-    # spread far less into their neighbours).
+    # spread far less into their neighbours). "mixlog": a correction to a per-pixel blend of "log"'s and
+    # "blurlog"'s bases, by a share the network predicts in a 4th channel (starts halfway; `fit --init M
+    # --size wide-mix` grows a "log" model M into it, keeping M's correction): where few samples are lit,
+    # the blurred base stops the input's speckle passing through; at edges and emitters the sharp one wins.
     output: str = "linear"
     kernel: int = 5  # "kpn" only: odd kernel side
     scales: int = 3  # "kpn" only: full, 1/2, 1/4 ... resolution (<= pools)
@@ -63,6 +67,8 @@ class ModelConfig:
 
     def head_channels(self, level: int) -> int:
         """Output channels of the conv predicting at pooling `level` (0 = full resolution)."""
+        if self.output == "mixlog":
+            return self.out_channels + 1  # + the share of the blurred base
         if self.output != "kpn":
             return self.out_channels
         return self.kernel**2 + (1 if level < self.scales - 1 else 0)  # kernel logits (+ blend weight)
@@ -124,6 +130,7 @@ PRESETS: dict[str, ModelConfig] = {
     "fast-exp": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="exp"),
     "fast-logblur": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="logblur"),
     "fast-blurlog": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="blurlog"),
+    "fast-mixlog": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog"),
     # `fast` with 2.5x the parameters at its coarse levels (1/4 .. 1/16) for +18% multiply-adds (+10% ONNX
     # Runtime time): the shipped `default` v3. `fit --init M --size fast-wide` grows a `fast` model M into it
     # (`model.grow`), keeping what it computes.
@@ -131,6 +138,10 @@ PRESETS: dict[str, ModelConfig] = {
     # `fast-wide` with 32 channels at full and half resolution: every width a multiple of 16, so ONNX Runtime
     # pads nothing (it runs 24 channels as 32 anyway); `fit --init M --size wide` grows `fast-wide` into it.
     "wide": ModelConfig(enc=(32, 32, 48, 64, 96), dec=(48, 64, 96), head=(32, 16), pools=4, output="log"),
+    # `wide` with the "mixlog" head (best head from scratch at equal compute, BENCHMARKS.md; `fit --init M
+    # --size wide-mix` grows a `wide` model M into it, but its correction then starts on a half-blurred base).
+    "wide-mix": ModelConfig(enc=(32, 32, 48, 64, 96), dec=(48, 64, 96), head=(32, 16), pools=4, output="mixlog"),
+    "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
 }
 
 
@@ -175,4 +186,6 @@ def receptive_field(cfg: ModelConfig) -> int:
     pools = sum(2**k for k in range(cfg.pools))  # a 2x2 pool at 1/2^k adds 2^k
     if cfg.output == "kpn":  # the kernels' own footprint on the color pyramid (+ its pooling and upsampling)
         pools += sum((cfg.kernel - 1) * 2**s + 2 * 2**s for s in range(cfg.scales))
+    if cfg.output in ("logblur", "blurlog", "mixlog"):  # the blur in the base
+        pools += BASE_BLUR - 1
     return 1 + convs + pools

@@ -130,13 +130,16 @@ def grow(net: UNet, cfg: ModelConfig, seed: int = 0) -> UNet:
 
     Every conv keeps its trained weights in its first channels; the added output channels get a fresh
     init and the weights that read them start at zero, so the output is unchanged until training moves
-    them (function-preserving widening, as in Net2Net).
+    them (function-preserving widening, as in Net2Net). A "log" model may also become "mixlog": it keeps
+    its correction, and its added share channel starts at zero: halfway blurred.
     """
     old = net.cfg
-    same = [f.name for f in fields(ModelConfig) if f.name not in ("enc", "dec", "head")]
-    if any(getattr(old, k) != getattr(cfg, k) for k in same):
+    same = [f.name for f in fields(ModelConfig) if f.name not in ("enc", "dec", "head", "output")]
+    output_ok = old.output == cfg.output or (old.output, cfg.output) == ("log", "mixlog")
+    if any(getattr(old, k) != getattr(cfg, k) for k in same) or not output_ok:
         raise McDenoiseError("can only widen a model: the new size must have the same pools, inputs and output "
-                             f"({old.pools} pools, {old.in_channels} inputs, {old.output!r} output)")
+                             f"({old.pools} pools, {old.in_channels} inputs, {old.output!r} output; "
+                             "a 'log' output may become 'mixlog')")
     old_parts, new_parts = layer_inputs(old), layer_inputs(cfg)
     old_out = {name: cout for name, _, cout in layer_table(old)}
     new_out = {name: cout for name, _, cout in layer_table(cfg)}
@@ -156,7 +159,7 @@ def grow(net: UNet, cfg: ModelConfig, seed: int = 0) -> UNet:
                     conv.weight[: old_out[name], start_new:start_new + n_old] = src.weight[:, start_old:start_old + n_old]
                     start_new, start_old = start_new + n_new, start_old + n_old
                 # added output channels: a fresh init reading every input (their readers' weights are zero)
-                if new_out[name] > old_out[name]:
+                if new_out[name] > old_out[name] and name != "dec_conv1c":  # "mixlog"'s share channel stays 0
                     fresh = nn.Conv2d(conv.in_channels, new_out[name] - old_out[name], 3, padding=1)
                     nn.init.kaiming_normal_(fresh.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
                     conv.weight[old_out[name]:] = fresh.weight

@@ -11,14 +11,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from mcdenoise import color
-from mcdenoise.architecture import ModelConfig
+from mcdenoise.architecture import BASE_BLUR, ModelConfig
 from mcdenoise.kpn import kpn_output
 
 # Input channel order of the network: the one place it is defined.
 INPUT_CHANNELS = ("color.R", "color.G", "color.B", "albedo.R", "albedo.G", "albedo.B",
                   "normal.X", "normal.Y", "normal.Z")
 INPUT_OFFSET = 0.5  # inputs are centred: [0, 1] -> [-0.5, 0.5] (paper, appendix A)
-BLUR = 5  # "logblur" outputs: side of the box blur of the color they correct
 CAP_WINDOW = 5  # the output may not exceed the brightest input pixel of this window around it ...
 CAP_FLOOR = 1.0  # ... above this exposed value (highlights only: dark pixels may rise above a few noisy samples)
 LOG_MAX = 20.0  # "log" outputs: log(1 + v) is clamped here (v < 5e8) so exp never overflows
@@ -52,11 +51,15 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
     if cfg.output == "exp":
         return torch.exp(raw.clamp(max=LOG_MAX)) - 1.0
     # The log-space heads: a correction `raw` to a base in log(1 + v) space.
-    blur = lambda t: F.avg_pool2d(t, BLUR, stride=1, padding=BLUR // 2, count_include_pad=False)  # noqa: E731
+    blur = lambda t: F.avg_pool2d(t, BASE_BLUR, stride=1, padding=BASE_BLUR // 2, count_include_pad=False)  # noqa: E731
     if cfg.output == "logblur":  # count_include_pad=False: the border is a blur of the pixels that exist
         base = color.log_forward(blur(exposed))
     elif cfg.output == "blurlog":
         base = blur(color.log_forward(exposed))
+    elif cfg.output == "mixlog":  # raw: (N, 4, H, W), a correction and the logit of the blurred base's share
+        log = color.log_forward(exposed)
+        share = torch.sigmoid(raw[:, 3:])  # (N, 1, H, W), 1/2 at a zero output; one share for R, G, B (no colour shift)
+        base, raw = log - share * (log - blur(log)), raw[:, :3]
     else:  # "log"
         base = color.log_forward(exposed)
     # Not color.log_inverse: that clamps at 0, which would stop the gradient of negative predictions.

@@ -38,8 +38,8 @@ def test_unet_shapes(preset: str) -> None:
         cfg = net.cfg
         assert [o.shape for o in out] == [(2, cfg.head_channels(s), 2 * a >> s, 3 * a >> s) for s in range(cfg.scales)]
         assert cfg.head_channels(0) == cfg.kernel**2 + 1 and cfg.head_channels(cfg.scales - 1) == cfg.kernel**2
-    else:
-        assert out.shape == (2, 3, 2 * a, 3 * a)
+    else:  # "mixlog": + the blurred base's share
+        assert out.shape == (2, 4 if net.cfg.output == "mixlog" else 3, 2 * a, 3 * a)
 
 
 def test_fast_is_leaner_than_paper() -> None:
@@ -265,3 +265,29 @@ def test_grow_keeps_what_the_model_computes() -> None:
         grow(wide, PRESETS["fast"])
     with pytest.raises(McDenoiseError, match="same pools, inputs and output"):
         grow(small, PRESETS["lean-kpn"])
+
+
+def test_a_log_model_grows_into_mixlog_and_learns_its_share() -> None:
+    """`fit --init M --size wide-mix`: M's correction is kept, the share channel starts at 0 and trains;
+    with a share of 0 it is exactly M."""
+    torch.manual_seed(0)
+    small = UNet(PRESETS["tiny"])
+    for p in small.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    mix = grow(small, PRESETS["tiny-mix"])
+    x = torch.rand(2, 9, 16, 20)
+    raw = mix(x)
+    assert raw.shape == (2, 4, 16, 20)
+    torch.testing.assert_close(raw[:, :3], small(x), atol=1e-6, rtol=1e-6)
+    assert torch.all(raw[:, 3] == 0)
+    exposed = torch.rand(2, 3, 16, 20) * 4
+    sharp = torch.cat([raw[:, :3], torch.full_like(raw[:, 3:], -100.0)], dim=1)  # a share of 0: the "log" head
+    torch.testing.assert_close(network_output(sharp, exposed, mix.cfg), network_output(small(x), exposed, small.cfg))
+    blurred = torch.cat([raw[:, :3], torch.full_like(raw[:, 3:], 100.0)], dim=1)  # a share of 1: "blurlog"'s
+    blur_cfg = ModelConfig(**{**mix.cfg.to_dict(), "output": "blurlog"})
+    torch.testing.assert_close(network_output(blurred, exposed, mix.cfg), network_output(small(x), exposed, blur_cfg))
+    out = network_output(raw, exposed, mix.cfg)
+    out.mean().backward()
+    assert mix.convs["dec_conv1c"].weight.grad[3].abs().sum() > 0  # the share learns from the first step
+    with pytest.raises(McDenoiseError, match="may become 'mixlog'"):
+        grow(mix, PRESETS["tiny"])
