@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -284,7 +285,7 @@ def test_a_log_model_grows_into_mixlog_and_learns_its_share() -> None:
     sharp = torch.cat([raw[:, :3], torch.full_like(raw[:, 3:], -100.0)], dim=1)  # a share of 0: the "log" head
     torch.testing.assert_close(network_output(sharp, exposed, mix.cfg), network_output(small(x), exposed, small.cfg))
     blurred = torch.cat([raw[:, :3], torch.full_like(raw[:, 3:], 100.0)], dim=1)  # a share of 1: "blurlog"'s
-    blur_cfg = ModelConfig(**{**mix.cfg.to_dict(), "output": "blurlog"})
+    blur_cfg = dataclasses.replace(mix.cfg, output="blurlog")
     torch.testing.assert_close(network_output(blurred, exposed, mix.cfg), network_output(small(x), exposed, blur_cfg))
     out = network_output(raw, exposed, mix.cfg)
     out.mean().backward()
