@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py                      # 1 MP and 4K, every method, then quality on the sample
     python benchmarks/speed.py --profile            # also: where ONNX Runtime spends its time, by op type
+    python benchmarks/speed.py --sizes 1mp --methods ours-onnx ours-openvino oidn-fast   # the ONNX file on both runtimes
 
 Inputs: the bundled Cornell sample (color + albedo + normal, 4 spp) scaled up (nearest) to 1280x800
 (1 MP) and 3840x2160 (4K). Each method runs in its own fresh process (so peak RSS is its own), once
@@ -30,7 +31,7 @@ from mcdenoise.metrics import psnr_tonemapped, relmse
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_scenes" / "cornell" / "cam0_box"
 SIZES = {"1mp": (800, 1280), "4k": (2160, 3840)}
-METHODS = ("ours-onnx", "ours-torch", "oidn-fast", "oidn-balanced", "oidn-high")
+METHODS = ("ours-onnx", "ours-openvino", "ours-torch", "oidn-fast", "oidn-balanced", "oidn-high")
 
 
 def scaled_frame(size: str) -> Frame:
@@ -141,8 +142,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per method and size (default 3)")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--model", help="our model: a shipped name (default, lean) or a file (.onnx for ours-onnx, "
-                                        ".pt for ours-torch); default: default")
+    parser.add_argument("--model", help="our model: a shipped name (default, lean) or a file (.onnx for ours-onnx "
+                                        "and ours-openvino, .pt for ours-torch); default: default")
     parser.add_argument("--profile", action="store_true", help="also print ONNX Runtime's time per op type")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -180,7 +181,7 @@ def main() -> None:
     print(f"\nFLOP bound: our model does {macs / 1e3:.1f}k multiply-adds per pixel = {2 * macs / 1e3:.1f} GFLOP per MP;"
           f" this machine's SGEMM reaches {peak:.0f} GFLOP/s, so >= {2 * macs / 1e3 / peak:.3f} s/MP if convs ran at"
           f" SGEMM speed.")
-    for name in ("ours-onnx", "ours-torch"):
+    for name in ("ours-onnx", "ours-openvino", "ours-torch"):  # ours-openvino: bfloat16 where the CPU has it
         if name in args.methods and "1mp" in args.sizes:
             r = get(name, "1mp")
             achieved = 2 * macs * r["megapixels"] * 1e6 / r["median_s"] / 1e9

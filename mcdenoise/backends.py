@@ -1,9 +1,9 @@
-"""Inference backends: the same exported pipeline run by PyTorch or by ONNX Runtime.
+"""Inference backends: the same exported pipeline run by PyTorch, ONNX Runtime or OpenVINO.
 
 Both take raw linear (1, 3, H, W) float32 color/albedo/normal plus the frame's exposure and return
 the denoised (1, 3, H, W) color; tiling and file handling live above them (`mcdenoise.infer`).
-ONNX Runtime is imported lazily and PyTorch only by `TorchBackend`, so a service with only
-onnxruntime installed can use this module.
+ONNX Runtime and OpenVINO are imported lazily and PyTorch only by `TorchBackend`, so a service with
+only onnxruntime installed can use this module.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from mcdenoise.architecture import ModelConfig
 from mcdenoise.errors import McDenoiseError, ModelError
 from mcdenoise.shipped import SHIPPED, shipped_name, shipped_path
 
-BACKENDS = ("auto", "onnx", "torch")
+BACKENDS = ("auto", "onnx", "openvino", "torch")
+OPENVINO_PRECISIONS = ("auto", "bf16", "f32")  # auto: bf16 where the CPU computes it natively
 log = logging.getLogger(__name__)
 
 
@@ -45,7 +46,7 @@ def onnxruntime_available() -> bool:
 class Backend(ABC):
     """A loaded model that denoises (1, 3, H, W) buffers."""
 
-    name: str  # "onnx" or "torch"
+    name: str  # one of BACKENDS but "auto"
     device: str  # where it runs, for logs and the service's /v1/model
     model_name: str  # file stem of the model
     model_version: str  # digest of the weights (`mcdenoise.checkpoint.weights_digest`)
@@ -113,6 +114,25 @@ def _providers(device: str) -> list[str | tuple[str, dict[str, object]]]:
     raise McDenoiseError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
 
 
+def _onnx_file(model: str | os.PathLike | None) -> Path:
+    """The .onnx file of a shipped model name or a path; ModelError when there is none."""
+    name = shipped_name(model)
+    path = shipped_path(name, ".onnx") if name else Path(model)  # type: ignore[arg-type]
+    if not path.is_file():
+        raise ModelError(f"{path}: no such ONNX model file (shipped models: {', '.join(SHIPPED)})")
+    return path
+
+
+def _read_metadata(backend: Backend, meta: dict[str, str]) -> None:
+    """Config, name and version of an mcdenoise ONNX export from its metadata; ModelError for other files."""
+    if "model.config" not in meta:
+        raise ModelError(f"{backend.model_path}: not an mcdenoise ONNX export (no model.config metadata)")
+    backend.config = ModelConfig.from_dict(json.loads(meta["model.config"]))
+    backend.model_name = meta.get("model.name", Path(str(backend.model_path)).stem)
+    backend.model_version = meta.get("model.version", "?")
+    backend.metadata = dict(meta)
+
+
 class OnnxBackend(Backend):
     """An exported `.onnx` file (or its bytes) run by ONNX Runtime: CUDA when available, else CPU."""
 
@@ -128,11 +148,7 @@ class OnnxBackend(Backend):
         if isinstance(model, bytes):
             source, self.model_path = model, "<exported in memory>"
         else:
-            name = shipped_name(model)
-            path = shipped_path(name, ".onnx") if name else Path(model)  # type: ignore[arg-type]
-            if not path.is_file():
-                raise ModelError(f"{path}: no such ONNX model file (shipped models: {', '.join(SHIPPED)})")
-            source, self.model_path = str(path), str(path)
+            source = self.model_path = str(_onnx_file(model))
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or cpu_threads()  # one frame at a time: all cores on each op
@@ -145,13 +161,7 @@ class OnnxBackend(Backend):
             raise
         except Exception as exc:  # noqa: BLE001 - ORT raises its own types for unreadable/invalid models
             raise ModelError(f"{self.model_path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from exc
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if "model.config" not in meta:
-            raise ModelError(f"{self.model_path}: not an mcdenoise ONNX export (no model.config metadata)")
-        self.config = ModelConfig.from_dict(json.loads(meta["model.config"]))
-        self.model_name = meta.get("model.name", Path(str(self.model_path)).stem)
-        self.model_version = meta.get("model.version", "?")
-        self.metadata = dict(meta)
+        _read_metadata(self, self.session.get_modelmeta().custom_metadata_map)
         self.device = self.session.get_providers()[0]
         # release_memory: give the memory arena's growth back after every run, so a service returns to
         # its baseline instead of keeping the peak of its largest frame (issue 13: 1.8 GB after one 4K
@@ -170,12 +180,69 @@ class OnnxBackend(Backend):
         return self.session.run([onnx_contract.OUTPUT], feeds, self._run_options)[0]
 
 
+class OpenVinoBackend(Backend):
+    """An exported `.onnx` file run by OpenVINO on the CPU: the same graph as `OnnxBackend`, in bfloat16
+    where the CPU computes it natively (AMX, AVX-512 BF16), which is about 1.7x faster there; float32
+    elsewhere, or with `precision="f32"`."""
+
+    name = "openvino"
+
+    def __init__(self, model: str | os.PathLike | bytes | None = None, device: str = "auto", threads: int = 0,
+                 precision: str = "auto") -> None:
+        try:
+            import openvino as ov
+            import openvino.opset13 as ops
+        except ImportError:
+            raise McDenoiseError("--backend openvino needs OpenVINO: pip install 'mcdenoise[openvino]'") from None
+        if device not in ("auto", "cpu"):
+            raise McDenoiseError(f"--backend openvino runs on the CPU; --device {device} is for --backend onnx")
+        if precision not in OPENVINO_PRECISIONS:
+            raise McDenoiseError(f"unknown OpenVINO precision {precision!r}; use one of {', '.join(OPENVINO_PRECISIONS)}")
+        core = ov.Core()
+        self.model_path = "<exported in memory>" if isinstance(model, bytes) else str(_onnx_file(model))
+        try:
+            graph = core.read_model(model if isinstance(model, bytes) else self.model_path)
+        except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError for unreadable models
+            raise ModelError(f"{self.model_path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from exc
+        framework = graph.get_rt_info()["framework"] if graph.has_rt_info("framework") else {}  # the ONNX metadata
+        _read_metadata(self, {k: v.astype(str) for k, v in framework.items()})
+        # OpenVINO folds the overridable `exposure` initializer into a constant; make it an input again,
+        # so that the tiles of one frame share the frame's exposure as with ONNX Runtime.
+        for op in graph.get_ops():
+            if op.get_type_name() == "Constant" and op.get_friendly_name() == onnx_contract.EXPOSURE:
+                param = ops.parameter([1], ov.Type.f32, name=onnx_contract.EXPOSURE)
+                param.output(0).get_tensor().set_names({onnx_contract.EXPOSURE})
+                for target in list(op.output(0).get_target_inputs()):
+                    target.replace_source_output(param.output(0))
+                graph.add_parameters([param])
+                graph.validate_nodes_and_infer_types()
+                break
+        else:
+            raise ModelError(f"{self.model_path}: no {onnx_contract.EXPOSURE} initializer; re-export it with mcdenoise export")
+        caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        bf16 = precision == "bf16" or (precision == "auto" and "BF16" in caps)
+        config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
+                  "INFERENCE_NUM_THREADS": threads or cpu_threads(), "PERFORMANCE_HINT": "LATENCY"}
+        self.compiled = core.compile_model(graph, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.device = f"CPU ({'bf16' if bf16 else 'f32'})"
+
+    def run(self, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float) -> np.ndarray:
+        """One inference request; the frame's exposure overrides the graph's automatic one."""
+        names = onnx_contract.input_names(self.config.aux)
+        feeds = dict(zip(names, (color, albedo, normal)))
+        feeds[onnx_contract.EXPOSURE] = np.array([exposure], np.float32)
+        result = self.request.infer(feeds)
+        return np.array(result[self.compiled.output(onnx_contract.OUTPUT)], dtype=np.float32)  # a copy: the request reuses its buffer
+
+
 def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = "auto", device: str = "auto",
                  threads: int = 0, release_memory: bool = False) -> Backend:
     """Load a model with the right backend.
 
     auto: `.onnx` files and the shipped models run on ONNX Runtime when it is installed; PyTorch
-    checkpoints (`.pt`) run on PyTorch. onnx/torch force one (an `.pt` for onnx must be exported first).
+    checkpoints (`.pt`) run on PyTorch. onnx/openvino/torch force one (an `.pt` for onnx or openvino must
+    be exported first).
     """
     if backend not in BACKENDS:
         raise McDenoiseError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
@@ -188,5 +255,7 @@ def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = 
             raise McDenoiseError("--backend torch needs a PyTorch checkpoint (.pt), not an ONNX file")
         return TorchBackend(model, device=device, threads=threads)  # type: ignore[arg-type]
     if not is_onnx and not name:
-        raise McDenoiseError(f"{model}: --backend onnx needs an .onnx file; make one with: mcdenoise export {model} -o MODEL.onnx")
+        raise McDenoiseError(f"{model}: --backend {backend} needs an .onnx file; make one with: mcdenoise export {model} -o MODEL.onnx")
+    if backend == "openvino":
+        return OpenVinoBackend(model, device=device, threads=threads)
     return OnnxBackend(model, device=device, threads=threads, release_memory=release_memory)

@@ -39,13 +39,13 @@ def _output_is_current(path: str) -> bool:
 
 
 def _open_denoiser(args: argparse.Namespace):  # noqa: ANN202 - Denoiser, imported lazily
-    """The Denoiser for --model/--backend/--device; exports a .pt in memory for --backend onnx."""
+    """The Denoiser for --model/--backend/--device; exports a .pt in memory for --backend onnx/openvino."""
     from mcdenoise.infer import Denoiser
 
     from mcdenoise.shipped import shipped_name
 
     model: str | bytes | None = args.model
-    if args.backend == "onnx" and not shipped_name(model) and not str(model).lower().endswith(".onnx"):
+    if args.backend in ("onnx", "openvino") and not shipped_name(model) and not str(model).lower().endswith(".onnx"):
         require_torch()
         from mcdenoise.export import export_bytes
 
