@@ -13,6 +13,10 @@ from mcdenoise.errors import McDenoiseError
 
 OUTPUTS = ("linear", "log", "kpn", "exp", "logblur", "blurlog", "mixlog")
 BASE_BLUR = 5  # "logblur", "blurlog" and "mixlog": side of the box blur in their base
+# "mixlog": the blurred base may lower a pixel freely (speckle, fireflies) but raise it by at most this
+# much in log(1 + v), a factor e^0.5 = 1.65; beyond it the blur only carries a bright neighbour's light
+# into a dark pixel (halos of 100x the reference around small emitters, BENCHMARKS.md stop 17).
+MIX_RAISE_MAX = 0.5
 PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA and AMX CPUs, else fp32
 
 

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mcdenoise import color
-from mcdenoise.architecture import BASE_BLUR, ModelConfig
+from mcdenoise.architecture import BASE_BLUR, MIX_RAISE_MAX, ModelConfig
 from mcdenoise.kpn import kpn_output
 
 # Input channel order of the network: the one place it is defined.
@@ -59,7 +59,7 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
     elif cfg.output == "mixlog":  # raw: (N, 4, H, W), a correction and the logit of the blurred base's share
         log = color.log_forward(exposed)
         share = torch.sigmoid(raw[:, 3:])  # (N, 1, H, W), 1/2 at a zero output; one share for R, G, B (no colour shift)
-        base, raw = log - share * (log - blur(log)), raw[:, :3]
+        base, raw = log - share * (log - blur(log)).clamp(min=-MIX_RAISE_MAX), raw[:, :3]
     else:  # "log"
         base = color.log_forward(exposed)
     # Not color.log_inverse: that clamps at 0, which would stop the gradient of negative predictions.

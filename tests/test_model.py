@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mcdenoise import color
+from mcdenoise.architecture import BASE_BLUR, MIX_RAISE_MAX
 from mcdenoise.checkpoint import load_checkpoint, load_model, model_from_checkpoint, release_copy, save_checkpoint
 from mcdenoise.errors import McDenoiseError, ModelError
 from mcdenoise.loss import HDR_EPS, hdr_loss
@@ -285,10 +288,29 @@ def test_a_log_model_grows_into_mixlog_and_learns_its_share() -> None:
     sharp = torch.cat([raw[:, :3], torch.full_like(raw[:, 3:], -100.0)], dim=1)  # a share of 0: the "log" head
     torch.testing.assert_close(network_output(sharp, exposed, mix.cfg), network_output(small(x), exposed, small.cfg))
     blurred = torch.cat([raw[:, :3], torch.full_like(raw[:, 3:], 100.0)], dim=1)  # a share of 1: "blurlog"'s
-    blur_cfg = dataclasses.replace(mix.cfg, output="blurlog")
-    torch.testing.assert_close(network_output(blurred, exposed, mix.cfg), network_output(small(x), exposed, blur_cfg))
+    blur_cfg = dataclasses.replace(mix.cfg, output="blurlog")  # ... where the blur lowers the pixel
+    base = color.log_forward(exposed)
+    lowered = (base - F.avg_pool2d(base, BASE_BLUR, 1, BASE_BLUR // 2, count_include_pad=False) > -MIX_RAISE_MAX)
+    assert 0.3 < lowered.float().mean() < 1
+    torch.testing.assert_close(network_output(blurred, exposed, mix.cfg)[lowered],
+                               network_output(small(x), exposed, blur_cfg)[lowered])
     out = network_output(raw, exposed, mix.cfg)
     out.mean().backward()
     assert mix.convs["dec_conv1c"].weight.grad[3].abs().sum() > 0  # the share learns from the first step
     with pytest.raises(McDenoiseError, match="may become 'mixlog'"):
         grow(mix, PRESETS["tiny"])
+
+
+def test_mixlog_blur_does_not_carry_an_emitter_into_its_dark_neighbours() -> None:
+    """A 3x3 emitter (1000) on a dark floor (0.1): with the blurred base fully on, the emitter itself is
+    spread (lowered), but its dark neighbours are raised by at most e^MIX_RAISE_MAX in 1 + v (else 2.3x)."""
+    cfg = PRESETS["tiny-mix"]
+    exposed = torch.full((1, 3, 11, 11), 0.1)
+    exposed[..., 4:7, 4:7] = 1000.0
+    raw = torch.zeros(1, 4, 11, 11)
+    raw[:, 3] = 100.0  # share 1
+    out = network_output(raw, exposed, cfg)[0, 0]
+    assert out[5, 5] < 100  # the blur lowers the emitter freely
+    ring = torch.ones(11, 11, dtype=torch.bool)
+    ring[4:7, 4:7] = False
+    assert (1 + out[ring]).max() <= 1.1 * math.exp(MIX_RAISE_MAX) + 1e-5

@@ -126,3 +126,21 @@ def test_service_runs_on_openvino() -> None:
         assert r.status_code == 200, r.text
         assert read_frame(r.content).color.shape == (24, 40, 3)
         assert client.get("/v1/model").json()["backend"] == "openvino"
+
+
+def test_mixlog_head_runs_on_openvino(tmp_path: Path) -> None:
+    """The blurred base (avg-pool without padding counts, clamp) converts as ONNX Runtime runs it."""
+    import torch
+
+    from mcdenoise.checkpoint import save_checkpoint
+    from mcdenoise.export import export_bytes
+    from mcdenoise.model import PRESETS, UNet
+
+    torch.manual_seed(3)
+    net = UNet(PRESETS["tiny-mix"])
+    torch.nn.init.normal_(net.convs["dec_conv1c"].weight, std=0.1)
+    data = export_bytes(save_checkpoint(tmp_path / "m.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()}))
+    color, albedo, normal = _inputs(29, 35, seed=7, peak=50.0)
+    ref = OnnxBackend(data, device="cpu").run(color, albedo, normal, 0.0)
+    out = OpenVinoBackend(data, precision="f32").run(color, albedo, normal, 0.0)
+    assert np.max(np.abs(out - ref) / (np.abs(ref) + 1e-2)) < 1e-3
