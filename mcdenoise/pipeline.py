@@ -20,6 +20,7 @@ INPUT_CHANNELS = ("color.R", "color.G", "color.B", "albedo.R", "albedo.G", "albe
 INPUT_OFFSET = 0.5  # inputs are centred: [0, 1] -> [-0.5, 0.5] (paper, appendix A)
 CAP_WINDOW = 5  # the output may not exceed the brightest input pixel of this window around it ...
 CAP_FLOOR = 1.0  # ... above this exposed value (highlights only: dark pixels may rise above a few noisy samples)
+EMITTER_LEVEL = 16.0  # exposed value of the dimmest channel above which a 2x2 input block counts as an emitter
 LOG_MAX = 20.0  # "log" outputs: log(1 + v) is clamped here (v < 5e8) so exp never overflows
 
 
@@ -80,6 +81,22 @@ def cap_overshoot(y: torch.Tensor, exposed: torch.Tensor) -> torch.Tensor:
     return torch.minimum(y, bound.clamp(min=CAP_FLOOR))
 
 
+def keep_emitters(y: torch.Tensor, exposed: torch.Tensor) -> torch.Tensor:
+    """Return the input itself (N, 3, H, W) wherever a 2x2 block of input pixels is white-hot throughout.
+
+    Emitters seen directly are nearly noise-free in the input, but a network sees a small lamp (a few
+    pixels at 10,000x the walls) as a cluster of fireflies and halves it. Where such lamps hold most of
+    a frame's energy, the energy match then brightens everything else to pay for it (+26% on a held-out
+    lamp room, -4 dB; BENCHMARKS.md stop 17). A firefly is one pixel: a 2x2 block of them at 1-16 spp,
+    every channel above EMITTER_LEVEL (tonemapped 0.97), is vanishingly rare. Coloured emitters (a
+    channel below the level) are left to the network.
+    """
+    dim = exposed.amin(dim=1, keepdim=True)  # (N, 1, H, W): the dimmest channel
+    block = -F.max_pool2d(-dim, 2, stride=1)  # (N, 1, H-1, W-1): the minimum of each 2x2 block
+    inside = F.max_pool2d(F.pad(block, (1, 1, 1, 1)), 2, stride=1) > EMITTER_LEVEL  # (N, 1, H, W): in a bright block
+    return torch.where(inside, exposed, y)
+
+
 def finite_or_zero(x: torch.Tensor) -> torch.Tensor:
     """NaN and +-Inf -> 0, as `mcdenoise.frame.sanitize_frame` does, so the ONNX graph is safe on its own.
 
@@ -107,7 +124,7 @@ class DenoisePipeline(nn.Module):
 
     def forward(self, color_: torch.Tensor, albedo: torch.Tensor | None = None, normal: torch.Tensor | None = None,
                 exposure: torch.Tensor | None = None) -> torch.Tensor:
-        """Run exposure, transfer, pad, model, crop, clamp and inverse exposure.
+        """Run exposure, transfer, pad, model, highlight cap, emitters, crop, clamp and inverse exposure.
 
         `exposure` (N,): the image-wide scale, given when this call sees one tile of a larger frame
         (every tile must share the full frame's exposure); None computes it from `color_`.
@@ -125,5 +142,6 @@ class DenoisePipeline(nn.Module):
         scale = exposure.view(-1, 1, 1, 1)
         x = pad_to(network_input(color_, albedo, normal, exposure), self.alignment)
         exposed = pad_to(color_ * scale, self.alignment)
-        y = cap_overshoot(network_output(self.net(x), exposed, self.net.cfg), exposed)[..., :h, :w]  # exposed linear HDR
+        y = cap_overshoot(network_output(self.net(x), exposed, self.net.cfg), exposed)
+        y = keep_emitters(y, exposed)[..., :h, :w]  # exposed linear HDR
         return y.clamp(min=0.0) / scale

@@ -207,6 +207,30 @@ def test_output_never_overshoots_the_brightest_input_nearby() -> None:
     assert float(far[0, 0]) > 0.05 * scale  # a dim pixel may still be brightened
 
 
+def test_small_emitters_keep_their_input_and_fireflies_do_not() -> None:
+    """A head that darkens everything 10x: a 2x3-pixel lamp (every channel white-hot) comes back as the
+    input, so the energy match is not thrown off by it; a lone firefly as bright, and a red lamp
+    (one channel dark), are left to the network (stop 17: a lamp room's walls were 26% too bright)."""
+    from mcdenoise.color import autoexposure
+    from mcdenoise.pipeline import EMITTER_LEVEL
+
+    net = UNet(PRESETS["tiny"]).eval()
+    with torch.no_grad():
+        net.convs["dec_conv1c"].weight.zero_()
+        net.convs["dec_conv1c"].bias.fill_(-2.3)  # log(1 + v) - 2.3: about 10x darker
+    c = torch.full((1, 3, 32, 32), 0.05)
+    c[..., 4:6, 4:7] = 4000.0  # the lamp
+    c[..., 20, 20] = 4000.0  # a firefly
+    c[:, 0, 26:28, 26:28] = 4000.0  # a red lamp
+    aux = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    assert float(autoexposure(c)[0]) * 4000.0 > EMITTER_LEVEL
+    with torch.no_grad():
+        out = DenoisePipeline(net)(c, *aux)
+    torch.testing.assert_close(out[..., 4:6, 4:7], c[..., 4:6, 4:7])
+    assert float(out[0, 0, 20, 20]) < 1000 and float(out[0, 0, 26, 26]) < 1000
+    assert float(out[0, 0, 3, 4]) < 0.05 and float(out[0, 0, 6, 7]) < 0.05  # the lamp's neighbours stay the network's
+
+
 def test_exp_and_logblur_heads_start_black_and_blurred() -> None:
     """Untrained: "exp" predicts 0, "logblur" the 5x5 box blur of the color (borders: of the pixels inside),
     "blurlog" that blur taken of log(1 + color)."""
