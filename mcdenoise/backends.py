@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -219,12 +220,17 @@ class OpenVinoBackend(Backend):
                 break
         else:
             raise ModelError(f"{self.model_path}: no {onnx_contract.EXPOSURE} initializer; re-export it with mcdenoise export")
-        caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-        bf16 = precision == "bf16" or (precision == "auto" and "BF16" in caps)
+        native_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        if precision == "bf16" and not native_bf16:
+            raise McDenoiseError("this CPU has no native bfloat16 (AMX or AVX-512 BF16); use precision f32 or auto")
+        bf16 = precision == "bf16" or (precision == "auto" and native_bf16)
         config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
                   "INFERENCE_NUM_THREADS": threads or cpu_threads(), "PERFORMANCE_HINT": "LATENCY"}
-        self.compiled = core.compile_model(graph, "CPU", config)
-        self.request = self.compiled.create_infer_request()
+        try:
+            self.compiled = core.compile_model(graph, "CPU", config)
+        except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError for graphs it cannot compile
+            raise ModelError(f"{self.model_path}: OpenVINO cannot compile it ({str(exc).splitlines()[0][:200]})") from exc
+        self._requests = threading.local()  # an infer request is not thread-safe: one per thread (the service)
         self.device = f"CPU ({'bf16' if bf16 else 'f32'})"
 
     def run(self, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float) -> np.ndarray:
@@ -232,7 +238,10 @@ class OpenVinoBackend(Backend):
         names = onnx_contract.input_names(self.config.aux)
         feeds = dict(zip(names, (color, albedo, normal)))
         feeds[onnx_contract.EXPOSURE] = np.array([exposure], np.float32)
-        result = self.request.infer(feeds)
+        request = getattr(self._requests, "request", None)
+        if request is None:
+            request = self._requests.request = self.compiled.create_infer_request()
+        result = request.infer(feeds)
         return np.array(result[self.compiled.output(onnx_contract.OUTPUT)], dtype=np.float32)  # a copy: the request reuses its buffer
 
 

@@ -144,3 +144,16 @@ def test_mixlog_head_runs_on_openvino(tmp_path: Path) -> None:
     ref = OnnxBackend(data, device="cpu").run(color, albedo, normal, 0.0)
     out = OpenVinoBackend(data, precision="f32").run(color, albedo, normal, 0.0)
     assert np.max(np.abs(out - ref) / (np.abs(ref) + 1e-2)) < 1e-3
+
+
+def test_concurrent_runs_do_not_share_a_request(backends) -> None:
+    """The service may run several requests at once (max_concurrency): each thread gets its own request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, ov_f32, _ = backends
+    inputs = [_inputs(24 + 8 * i, 40, seed=i, peak=4.0) for i in range(4)]
+    alone = [ov_f32.run(*x, 0.5) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda x: ov_f32.run(*x, 0.5), inputs))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
