@@ -134,6 +134,14 @@ def _read_metadata(backend: Backend, meta: dict[str, str]) -> None:
     backend.metadata = dict(meta)
 
 
+def _feeds(config: ModelConfig, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None,
+           exposure: float) -> dict[str, np.ndarray]:
+    """The ONNX graph's inputs by name (`onnx_contract`), the frame's exposure overriding the automatic one."""
+    feeds = dict(zip(onnx_contract.input_names(config.aux), (color, albedo, normal)))
+    feeds[onnx_contract.EXPOSURE] = np.array([exposure], np.float32)
+    return feeds
+
+
 class OnnxBackend(Backend):
     """An exported `.onnx` file (or its bytes) run by ONNX Runtime: CUDA when available, else CPU."""
 
@@ -175,9 +183,7 @@ class OnnxBackend(Backend):
 
     def run(self, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float) -> np.ndarray:
         """One session run; the frame's exposure overrides the graph's automatic one."""
-        names = onnx_contract.input_names(self.config.aux)
-        feeds = dict(zip(names, (color, albedo, normal)))
-        feeds[onnx_contract.EXPOSURE] = np.array([exposure], np.float32)
+        feeds = _feeds(self.config, color, albedo, normal, exposure)
         return self.session.run([onnx_contract.OUTPUT], feeds, self._run_options)[0]
 
 
@@ -235,9 +241,7 @@ class OpenVinoBackend(Backend):
 
     def run(self, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float) -> np.ndarray:
         """One inference request; the frame's exposure overrides the graph's automatic one."""
-        names = onnx_contract.input_names(self.config.aux)
-        feeds = dict(zip(names, (color, albedo, normal)))
-        feeds[onnx_contract.EXPOSURE] = np.array([exposure], np.float32)
+        feeds = _feeds(self.config, color, albedo, normal, exposure)
         request = getattr(self._requests, "request", None)
         if request is None:
             request = self._requests.request = self.compiled.create_infer_request()

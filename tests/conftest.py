@@ -74,6 +74,16 @@ def write_render(path: Path, color: np.ndarray, albedo: np.ndarray | None, norma
     return write_exr(path, frame_channels(color, albedo=albedo, normal=normal), pixel_type=pixel_type)
 
 
+def raw_inputs(h: int, w: int, seed: int, peak: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw (1, 3, H, W) float32 color (HDR up to `peak`), albedo and unit normal: what the backends take."""
+    rng = np.random.default_rng(seed)
+    color = (rng.random((1, 3, h, w)) ** 4 * peak).astype(np.float32)
+    albedo = rng.random((1, 3, h, w)).astype(np.float32)
+    n = rng.normal(size=(1, 3, h, w))
+    normal = (n / np.linalg.norm(n, axis=1, keepdims=True)).astype(np.float32)
+    return color, albedo, normal
+
+
 def clean_image(h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A smooth HDR color with matching albedo and normal: (H, W, 3) each."""
     rng = np.random.default_rng(seed)

@@ -16,7 +16,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from conftest import clean_image, write_render
+from conftest import clean_image, raw_inputs, write_render
 from mcdenoise import color as color_mod
 from mcdenoise import onnx_contract
 from mcdenoise.backends import OnnxBackend, open_backend
@@ -28,16 +28,6 @@ from mcdenoise.export import export_bytes, export_onnx
 from mcdenoise.pipeline import DenoisePipeline
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def _inputs(h: int, w: int, seed: int, peak: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Raw (1, 3, H, W) float32 color (HDR up to `peak`), albedo and unit normal."""
-    rng = np.random.default_rng(seed)
-    color = (rng.random((1, 3, h, w)) ** 4 * peak).astype(np.float32)
-    albedo = rng.random((1, 3, h, w)).astype(np.float32)
-    n = rng.normal(size=(1, 3, h, w))
-    normal = (n / np.linalg.norm(n, axis=1, keepdims=True)).astype(np.float32)
-    return color, albedo, normal
 
 
 def _session(data: bytes) -> ort.InferenceSession:
@@ -77,7 +67,7 @@ CASES = [(37, 53, 1.0), (1081, 67, 50.0), (7, 5, 1.0), (64, 48, 1e4)]
 
 @pytest.mark.parametrize(("h", "w", "peak"), CASES)
 def test_onnx_matches_pytorch(shipped_onnx: bytes, h: int, w: int, peak: float) -> None:
-    color, albedo, normal = _inputs(h, w, seed=h * w, peak=peak)
+    color, albedo, normal = raw_inputs(h, w, seed=h * w, peak=peak)
     color[..., : h // 4, : w // 4] = 0.0  # a black corner
     out = _session(shipped_onnx).run(None, {"color": color, "albedo": albedo, "normal": normal})[0]
     with torch.no_grad():
@@ -124,14 +114,14 @@ def test_zeros_and_nan_inputs_give_finite_output(shipped_onnx: bytes) -> None:
     zeros = np.zeros((1, 3, 20, 30), np.float32)
     out = sess.run(None, {"color": zeros, "albedo": zeros, "normal": zeros})[0]
     assert np.all(np.isfinite(out)) and np.abs(out).max() < 1e-2  # black stays (nearly) black
-    color, albedo, normal = _inputs(20, 30, 1)
+    color, albedo, normal = raw_inputs(20, 30, 1)
     color[0, 0, 3, 4], color[0, 1, 5, 6], normal[0, 2, 7, 8] = np.nan, np.inf, np.nan
     out = sess.run(None, {"color": color, "albedo": albedo, "normal": normal})[0]
     assert np.all(np.isfinite(out))
 
 
 def test_exposure_override_matches_pytorch_with_the_same_exposure(shipped_onnx: bytes) -> None:
-    color, albedo, normal = _inputs(40, 40, 3, peak=5.0)
+    color, albedo, normal = raw_inputs(40, 40, 3, peak=5.0)
     feeds = {"color": color, "albedo": albedo, "normal": normal, "exposure": np.array([0.37], np.float32)}
     out = _session(shipped_onnx).run(None, feeds)[0]
     with torch.no_grad():
@@ -145,7 +135,7 @@ def test_exposure_override_matches_pytorch_with_the_same_exposure(shipped_onnx: 
 def test_half_variant_runs_close_to_float(shipped_onnx: bytes) -> None:
     half = export_bytes(None, half=True)
     assert onnx.load_from_string(half).metadata_props and len(half) < 0.6 * len(shipped_onnx)
-    color, albedo, normal = _inputs(33, 47, 5, peak=4.0)
+    color, albedo, normal = raw_inputs(33, 47, 5, peak=4.0)
     feeds = {"color": color, "albedo": albedo, "normal": normal}
     full, low = (_session(d).run(None, feeds)[0] for d in (shipped_onnx, half))
     tonemap = lambda v: (v / (1 + v)) ** (1 / 2.2)  # noqa: E731
@@ -154,7 +144,7 @@ def test_half_variant_runs_close_to_float(shipped_onnx: bytes) -> None:
 
 def test_wrong_input_names_or_shapes_get_onnxruntime_errors(shipped_onnx: bytes) -> None:
     sess = _session(shipped_onnx)
-    color, albedo, normal = _inputs(16, 16, 0)
+    color, albedo, normal = raw_inputs(16, 16, 0)
     with pytest.raises(Exception, match="(?i)input|missing|invalid"):
         sess.run(None, {"rgb": color, "albedo": albedo, "normal": normal})
     with pytest.raises(Exception, match="(?i)dimension|shape|invalid"):
@@ -240,7 +230,7 @@ def test_color_only_model_exports_a_color_only_graph(tmp_path: Path) -> None:
     sess = _session(data)
     assert [i.name for i in sess.get_inputs()] == ["color"]
     assert "color-only" in sess.get_modelmeta().custom_metadata_map["inputs"]
-    color, _, _ = _inputs(29, 35, 2, peak=3.0)
+    color, _, _ = raw_inputs(29, 35, 2, peak=3.0)
     out = sess.run(None, {"color": color})[0]
     with torch.no_grad():
         ref = DenoisePipeline(net.eval())(torch.from_numpy(color)).numpy()
@@ -266,7 +256,7 @@ def test_exp_and_logblur_heads_export_with_dynamic_size(tmp_path: Path, preset: 
     pt = save_checkpoint(tmp_path / "m.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
     sess = _session(export_bytes(pt))
     for h, w, peak in [(37, 53, 1e3), (7, 5, 1.0)]:
-        color, albedo, normal = _inputs(h, w, seed=h + w, peak=peak)
+        color, albedo, normal = raw_inputs(h, w, seed=h + w, peak=peak)
         out = sess.run(None, {"color": color, "albedo": albedo, "normal": normal})[0]
         with torch.no_grad():
             ref = DenoisePipeline(net.eval())(*map(torch.from_numpy, (color, albedo, normal))).numpy()
@@ -286,7 +276,7 @@ def test_per_level_widths_export_and_rebuild_from_the_onnx_file(tmp_path: Path) 
     pt = save_checkpoint(tmp_path / "m.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
     onnx_file = tmp_path / "m.onnx"
     onnx_file.write_bytes(export_bytes(pt))
-    color, albedo, normal = _inputs(21, 30, seed=1, peak=10.0)
+    color, albedo, normal = raw_inputs(21, 30, seed=1, peak=10.0)
     rgb, alb, nrm = (a[0].transpose(1, 2, 0) for a in (color, albedo, normal))
     a, b = (Denoiser(m, device="cpu").denoise_arrays(rgb, alb, nrm) for m in (pt, onnx_file))
     assert np.max(np.abs(a - b) / (np.abs(a) + 1e-2)) < 1e-3
@@ -306,7 +296,7 @@ def test_kernel_predicting_model_exports_with_dynamic_size(tmp_path: Path, half:
     pt = save_checkpoint(tmp_path / "k.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
     sess = _session(export_bytes(pt, half=half))
     for h, w, peak in [(37, 53, 1e3), (7, 5, 1.0), (96, 80, 20.0)]:
-        color, albedo, normal = _inputs(h, w, seed=h + w, peak=peak)
+        color, albedo, normal = raw_inputs(h, w, seed=h + w, peak=peak)
         out = sess.run(None, {"color": color, "albedo": albedo, "normal": normal})[0]
         with torch.no_grad():
             ref = DenoisePipeline(net.eval())(*map(torch.from_numpy, (color, albedo, normal))).numpy()
@@ -316,7 +306,7 @@ def test_kernel_predicting_model_exports_with_dynamic_size(tmp_path: Path, half:
     # Tiled == untiled through the one inference path (tiles share the pooling grid and exposure).
     onnx_file = tmp_path / "k.onnx"
     onnx_file.write_bytes(export_bytes(pt))
-    color, albedo, normal = _inputs(150, 190, seed=5, peak=30.0)
+    color, albedo, normal = raw_inputs(150, 190, seed=5, peak=30.0)
     rgb, alb, nrm = (a[0].transpose(1, 2, 0) for a in (color, albedo, normal))
     whole = Denoiser(onnx_file, device="cpu").denoise_arrays(rgb, alb, nrm)
     tiled = Denoiser(onnx_file, device="cpu", max_memory_mb=3).denoise_arrays(rgb, alb, nrm)

@@ -13,21 +13,12 @@ import pytest
 pytest.importorskip("openvino")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from conftest import clean_image, write_render  # noqa: E402
+from conftest import clean_image, raw_inputs, write_render  # noqa: E402
 from mcdenoise.backends import OnnxBackend, OpenVinoBackend, open_backend  # noqa: E402
 from mcdenoise.cli import main  # noqa: E402
 from mcdenoise.errors import McDenoiseError, ModelError  # noqa: E402
 from mcdenoise.exr import read_frame  # noqa: E402
 from mcdenoise.infer import Denoiser  # noqa: E402
-
-
-def _inputs(h: int, w: int, seed: int, peak: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Raw (1, 3, H, W) float32 color (HDR up to `peak`), albedo and unit normal."""
-    rng = np.random.default_rng(seed)
-    color = (rng.random((1, 3, h, w)) ** 4 * peak).astype(np.float32)
-    albedo = rng.random((1, 3, h, w)).astype(np.float32)
-    n = rng.normal(size=(1, 3, h, w))
-    return color, albedo, (n / np.linalg.norm(n, axis=1, keepdims=True)).astype(np.float32)
 
 
 def _tonemap(v: np.ndarray) -> np.ndarray:
@@ -45,7 +36,7 @@ def backends() -> tuple[OnnxBackend, OpenVinoBackend, OpenVinoBackend]:
 @pytest.mark.parametrize("h,w,exposure", [(37, 53, 0.0), (16, 16, 0.37), (5, 70, 2.0)])
 def test_float32_matches_onnxruntime_at_any_size_and_exposure(backends, h: int, w: int, exposure: float) -> None:
     ort_b, ov_f32, ov_auto = backends
-    color, albedo, normal = _inputs(h, w, seed=h * w, peak=8.0)
+    color, albedo, normal = raw_inputs(h, w, seed=h * w, peak=8.0)
     ref = ort_b.run(color, albedo, normal, exposure)
     out = ov_f32.run(color, albedo, normal, exposure)
     assert out.shape == (1, 3, h, w) and out.dtype == np.float32
@@ -60,7 +51,7 @@ def test_float32_matches_onnxruntime_at_any_size_and_exposure(backends, h: int, 
 def test_the_exposure_input_is_really_used(backends) -> None:
     """OpenVINO folds the graph's overridable exposure into a constant; the backend makes it an input again."""
     _, ov_f32, _ = backends
-    color, albedo, normal = _inputs(24, 24, seed=1, peak=4.0)
+    color, albedo, normal = raw_inputs(24, 24, seed=1, peak=4.0)
     assert not np.allclose(ov_f32.run(color, albedo, normal, 0.2), ov_f32.run(color, albedo, normal, 3.0))
 
 
@@ -140,7 +131,7 @@ def test_mixlog_head_runs_on_openvino(tmp_path: Path) -> None:
     net = UNet(PRESETS["tiny-mix"])
     torch.nn.init.normal_(net.convs["dec_conv1c"].weight, std=0.1)
     data = export_bytes(save_checkpoint(tmp_path / "m.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()}))
-    color, albedo, normal = _inputs(29, 35, seed=7, peak=50.0)
+    color, albedo, normal = raw_inputs(29, 35, seed=7, peak=50.0)
     ref = OnnxBackend(data, device="cpu").run(color, albedo, normal, 0.0)
     out = OpenVinoBackend(data, precision="f32").run(color, albedo, normal, 0.0)
     assert np.max(np.abs(out - ref) / (np.abs(ref) + 1e-2)) < 1e-3
@@ -151,7 +142,7 @@ def test_concurrent_runs_do_not_share_a_request(backends) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     _, ov_f32, _ = backends
-    inputs = [_inputs(24 + 8 * i, 40, seed=i, peak=4.0) for i in range(4)]
+    inputs = [raw_inputs(24 + 8 * i, 40, seed=i, peak=4.0) for i in range(4)]
     alone = [ov_f32.run(*x, 0.5) for x in inputs]
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda x: ov_f32.run(*x, 0.5), inputs))
