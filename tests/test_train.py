@@ -339,6 +339,21 @@ def test_sigterm_checkpoints_and_resume_continues(tmp_path: Path, tiny_scene: Pa
     assert load_checkpoint(out)["step"] == step + 5
 
 
+def test_resume_takes_a_new_schedule_and_says_what_it_ignores(tmp_path: Path, tiny_scene: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Extending a finished run: --lr and --rampdown apply (a warm restart), recipe options are named as ignored."""
+    out = tmp_path / "m.pt"
+    fit(tiny_config(tiny_scene, out, steps=60), progress=False)
+    assert main(["fit", "--resume", "-o", str(out), "--steps", "80", "--lr", "2e-3", "--rampdown", "0",
+                 "--crop", "32"]) == 0
+    ckpt = load_checkpoint(out)
+    assert ckpt["step"] == 80 and ckpt["train_config"]["lr"] == 2e-3 and ckpt["train_config"]["crop"] == 16
+    rows = [json.loads(line) for line in (tmp_path / "m.log.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in rows if r.get("step") == 80] == [2e-3]  # was silently the run's own 1e-3
+    err = capsys.readouterr().err
+    assert "ignoring" in err and "--crop" in err and "--lr" not in err
+
+
 def test_mixed_sample_counts_split_the_renders(tiny_scene: Path) -> None:
     """--mix-spp: the input is the mean of some renders, the target the mean of the others, never shared."""
     views = collect_views([tiny_scene], "mean")

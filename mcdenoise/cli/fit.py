@@ -12,6 +12,11 @@ from mcdenoise.cli.common import log, require_torch
 from mcdenoise.data import TARGETS
 from mcdenoise.errors import McDenoiseError
 
+# What --resume takes from the command line (the schedule and the machine) and what it keeps from the run.
+RESUME_OPTIONS = ("steps", "minutes", "lr", "rampdown", "device", "cache_mb", "checkpoint_minutes")
+RUN_OPTIONS = ("init", "size", "no_aux", "batch", "crop", "seed", "target", "mix_spp", "clip_grad", "loss_window",
+               "ema", "precision", "val_views", "val", "val_every", "patience")
+
 EPILOG = """examples:
   mcdenoise fit shots/sq010 -o sq010.pt --minutes 15          fine-tune the shipped model on a scene
   mcdenoise fit data/train/* -o big.pt --init scratch --size paper --steps 20000
@@ -42,10 +47,14 @@ def run(args: argparse.Namespace) -> int:
         cfg = replace(cfg, output=args.output)
         if args.scenes:
             log.warning("--resume trains on the scene directories stored in %s; ignoring the ones given", args.output)
-        if args.steps is not None:  # extending a finished run changes its lr schedule, on purpose
-            cfg = replace(cfg, steps=args.steps)
-        if args.minutes is not None:
-            cfg = replace(cfg, minutes=args.minutes)
+        # Extending a finished run changes its schedule, on purpose: a new budget, and for a warm restart a new
+        # peak lr and ramp-down. Everything else (data, model, recipe) stays the run's own.
+        # The machine may be another one too (--device cuda, a smaller --cache-mb).
+        given = [k for k in RESUME_OPTIONS + RUN_OPTIONS if getattr(args, k) != args.default_of(k)]
+        cfg = replace(cfg, **{k: getattr(args, k) for k in given if k in RESUME_OPTIONS})
+        ignored = [f"--{k.replace('_', '-')}" for k in given if k in RUN_OPTIONS]
+        if ignored:
+            log.warning("--resume keeps the run's own %s; ignoring the value(s) given", ", ".join(ignored))
     else:
         if not args.scenes:
             raise McDenoiseError("give at least one scene directory to train on")
@@ -57,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
             raise McDenoiseError(f"{args.output} already exists; --resume to continue it, --force to start over")
         cfg = TrainConfig(
             scenes=list(args.scenes), output=args.output, init=args.init, size=args.size,
-            steps=args.steps or 0, minutes=args.minutes or 0.0, batch=args.batch, crop=args.crop, lr=args.lr,
-            rampdown=args.rampdown, seed=args.seed, aux=not args.no_aux, target=args.target, val_views=args.val_views,
+            steps=args.steps or 0, minutes=args.minutes or 0.0, batch=args.batch, crop=args.crop, lr=args.lr or 0.0,
+            rampdown=TrainConfig.rampdown if args.rampdown is None else args.rampdown, seed=args.seed, aux=not args.no_aux, target=args.target, val_views=args.val_views,
             val_scenes=list(args.val or []), val_every=args.val_every, patience=args.patience, checkpoint_minutes=args.checkpoint_minutes,
             cache_mb=args.cache_mb, device=args.device, precision=args.precision, mix_spp=args.mix_spp,
             clip_grad=args.clip_grad, ema=args.ema, loss_window=args.loss_window,
@@ -94,9 +103,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--minutes", type=float, help="wall-clock budget in minutes (with or instead of --steps)")
     p.add_argument("--batch", type=int, default=4, help="crops per step (default 4, as in the paper)")
     p.add_argument("--crop", type=int, default=64, help="crop side in pixels (default 64)")
-    p.add_argument("--lr", type=float, default=0.0,
-                   help="Adam learning rate (default 3e-4 from scratch, 1e-4 when fine-tuning)")
-    p.add_argument("--rampdown", type=float, default=0.3, help="fraction of the run the lr ramps down over")
+    p.add_argument("--lr", type=float,
+                   help="Adam learning rate (default 3e-4 from scratch, 1e-4 when fine-tuning); with --resume: a new "
+                        "peak lr for the rest of the run (a warm restart)")
+    p.add_argument("--rampdown", type=float,
+                   help="final fraction of the run over which the lr ramps down to 0 (default 0.3); with --resume "
+                        "and a new --minutes/--steps: e.g. the whole extension")
     p.add_argument("--seed", type=int, default=0, help="seed of the model init and the batch sampling")
     p.add_argument("--target", choices=TARGETS, default="noisy",
                    help="noisy: Noise2Noise (default); mean: the mean of the view's other renders (unbiased, "
@@ -128,6 +140,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="minutes between checkpoints")
     p.add_argument("--cache-mb", type=int, default=4096, help="memory for decoded frames (default 4096)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in -o exactly")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run saved in -o exactly; --steps/--minutes extend it, --lr/--rampdown change "
+                        "the rest of its schedule, --device/--cache-mb/--checkpoint-minutes fit a new machine")
     p.add_argument("--force", action="store_true", help="start over even if -o exists")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, default_of=p.get_default)  # default_of: which options --resume was given
