@@ -39,6 +39,7 @@ SUBSTITUTE = [
     ("--minutes 15", "--steps 2 --force"),  # fine-tuning budget; -o exists from the denoise examples
     ("minutes=15", "steps=2"),
     ("--steps 20000", "--steps 2"),
+    ("--steps 40000", "--steps 4"),
     ("--nproc_per_node 4", "--nproc_per_node 2"),
     ("-m mcdenoise.cli fit data/train/* -o big.pt", "-m mcdenoise.cli fit data/train/* -o big_ddp.pt"),
     ("http://render-denoise:8000", "http://127.0.0.1:{port}"),

@@ -21,6 +21,7 @@ EPILOG = """examples:
   mcdenoise fit shots/sq010 -o sq010.pt --minutes 15          fine-tune the shipped model on a scene
   mcdenoise fit data/train/* -o big.pt --init scratch --size paper --steps 20000
   mcdenoise fit --resume -o big.pt                             continue an interrupted run exactly
+  mcdenoise fit --resume -o big.pt --steps 40000 --lr 1e-4 --rampdown 0.5   extend it (a warm restart)
   torchrun --nproc_per_node 4 -m mcdenoise.cli fit data/train/* -o big.pt --steps 20000
 
 Each SCENE_DIR holds one folder per view with >= 2 noisy renders (different seeds) of that view;
