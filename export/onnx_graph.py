@@ -22,7 +22,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from mcdenoise import __version__, color, onnx_contract
-from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, weights_digest
+from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, run_weights, weights_digest
 from mcdenoise.errors import ModelError
 from mcdenoise.atomic import atomic_write_bytes, check_output
 from mcdenoise.architecture import receptive_field
@@ -89,7 +89,7 @@ def export_bytes(model: str | os.PathLike | None = None, *, half: bool = False, 
     meta = {
         "mcdenoise.version": __version__,
         "model.name": Path(ckpt["path"]).stem,
-        "model.version": weights_digest(ckpt["model"]),
+        "model.version": weights_digest(run_weights(ckpt)[0]),
         "model.config": json.dumps(cfg.to_dict()),
         "model.steps": str(ckpt.get("step", "")),
         "training.config": json.dumps(train, default=str),

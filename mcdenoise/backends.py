@@ -73,7 +73,7 @@ class TorchBackend(Backend):
             import torch
         except ImportError:
             raise McDenoiseError("--backend torch needs PyTorch: pip install 'mcdenoise[train]'") from None
-        from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, weights_digest
+        from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, run_weights, weights_digest
         from mcdenoise.pipeline import DenoisePipeline
 
         if threads:
@@ -84,7 +84,7 @@ class TorchBackend(Backend):
         net = model_from_checkpoint(ckpt)
         self.config = net.cfg
         self.model_name = Path(ckpt["path"]).stem
-        self.model_version = weights_digest(ckpt["model"])
+        self.model_version = weights_digest(run_weights(ckpt)[0])
         self.model_path = ckpt["path"]
         self.device = str(self._device)
         self.pipeline = DenoisePipeline(net).to(self._device).eval()

@@ -73,12 +73,32 @@ def load_checkpoint(path: str | os.PathLike | None, map_location: str | torch.de
     return ckpt
 
 
-def model_from_checkpoint(ckpt: dict[str, Any]) -> UNet:
-    """Build the U-Net described by a checkpoint and load its weights (float32, eval mode)."""
+def run_weights(ckpt: dict[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
+    """The weights a checkpoint gives for inference, release and fine-tuning, and which they are.
+
+    A `fit` run writes its best validated weights at the end (else its moving average, else the last
+    step's). Mid-run its `model` holds the last step's raw weights, which `--resume` continues from;
+    denoising with those would not be the model the run's log reports, so the same choice is made here.
+    """
+    best = ckpt.get("best") or {}
+    if best.get("model") is not None:
+        return best["model"], f"best validation (step {best.get('step')})"
+    average = ckpt.get("ema") or {}
+    if average.get("model") is not None:
+        return average["model"], f"moving average at step {ckpt.get('step')}"
+    if "optimizer" in ckpt:
+        return ckpt["model"], f"last step ({ckpt.get('step')})"
+    return ckpt["model"], ckpt.get("weights_from", "as written")
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], *, resume: bool = False) -> UNet:
+    """Build the U-Net described by a checkpoint and load its weights (float32, eval mode): those
+    `run_weights` picks, or with `resume` the last step's (what training continues from)."""
     try:
         cfg = ModelConfig.from_dict(ckpt["model_config"])
         model = UNet(cfg)
-        state = {k: v.float() for k, v in ckpt["model"].items()}
+        weights = ckpt["model"] if resume else run_weights(ckpt)[0]
+        state = {k: v.float() for k, v in weights.items()}
         model.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError) as exc:
         raise ModelError(f"{ckpt.get('path', 'model')}: weights do not match the stored config ({exc})") from exc
@@ -106,6 +126,6 @@ def release_copy(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool =
     training_state = ("optimizer", "best", "grad_clip", "ema")
     keep = {k: v for k, v in ckpt.items()
             if k not in (*training_state, "path", "format", "format_version", "mcdenoise_version")}
-    if half:
-        keep["model"] = {k: v.half() for k, v in ckpt["model"].items()}
+    weights, keep["weights_from"] = run_weights(ckpt)  # mid-run: what the run would write, not the raw weights
+    keep["model"] = {k: v.half() for k, v in weights.items()} if half else weights
     return save_checkpoint(dst, keep)

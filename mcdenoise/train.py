@@ -413,7 +413,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         if "optimizer" not in ckpt:
             raise McDenoiseError(f"--resume: {output} holds no optimizer state (a released model); "
                                  "use --init PATH to fine-tune it instead")
-        net = model_from_checkpoint(ckpt)
+        net = model_from_checkpoint(ckpt, resume=True)  # the last step's weights, not the best or the average
     else:
         size = cfg.size or ("fast" if cfg.init == "scratch" else None)
         if size is not None and size not in PRESETS:

@@ -68,6 +68,36 @@ def test_checkpoint_rebuilds_model_from_file_alone(tmp_path: Path) -> None:
     torch.testing.assert_close(load_model(small)(x), net(x), atol=2e-2, rtol=2e-2)
 
 
+def test_mid_run_checkpoint_gives_the_weights_the_run_would_write(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Mid-run, `model` is the last step's raw weights (for --resume); denoising, --init and --release use the
+    best validated weights, else the moving average, as the run itself writes at the end."""
+    from mcdenoise.cli import main
+
+    cfg = ModelConfig(enc=8, dec=16, head=(12, 6), pools=3)
+    raw, average, best = ({k: 0.1 * torch.randn_like(v) for k, v in UNet(cfg).state_dict().items()} for _ in range(3))
+    contents = {"model_config": cfg.to_dict(), "model": raw, "optimizer": {}, "step": 40,
+                "ema": {"model": average, "updates": 40}}
+    x = torch.randn(1, 9, 16, 16)
+
+    def computes(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+        ref = UNet(cfg).eval()
+        ref.load_state_dict(state)
+        return torch.equal(net(x), ref(x)) and net(x).abs().max() > 0
+
+    path = save_checkpoint(tmp_path / "avg.pt", contents)
+    ckpt = load_checkpoint(path)
+    assert computes(model_from_checkpoint(ckpt), average)  # was the raw weights
+    assert computes(model_from_checkpoint(ckpt, resume=True), raw)
+    released = release_copy(path, tmp_path / "avg_r.pt", half=False)
+    assert computes(load_model(released), average)
+    assert main(["model", str(released)]) == 0 and "moving average at step 40" in capsys.readouterr().out
+    contents["best"] = {"step": 20, "value": 30.0, "key": "val_psnr", "stale": 1, "model": best, "blocks": None}
+    path = save_checkpoint(tmp_path / "best.pt", contents)
+    assert computes(model_from_checkpoint(load_checkpoint(path)), best)
+    assert main(["model", str(path)]) == 0 and "best validation (step 20)" in capsys.readouterr().out
+
+
 def test_bad_model_files(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no such model"):
         load_checkpoint(tmp_path / "missing.pt")

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {key:<18} {value if len(value) < 300 else value[:300] + ' ...'}")
         return 0
     require_torch()
-    from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, release_copy
+    from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, release_copy, run_weights
 
     ckpt = load_checkpoint(args.model)
     net = model_from_checkpoint(ckpt)
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if train.get("scenes"):
         scenes = train["scenes"]
         print(f"  data         {len(scenes)} scene dir(s): {', '.join(scenes[:4])}{' ...' if len(scenes) > 4 else ''}")
+    print(f"  weights      {run_weights(ckpt)[1]} (what denoise, --init and --release use)")
     if ckpt.get("metrics"):
         print("  validation   " + ", ".join(f"{k} {v:.4g}" for k, v in ckpt["metrics"].items()))
     print(f"  resumable    {'yes' if 'optimizer' in ckpt else 'no (inference only)'}")
