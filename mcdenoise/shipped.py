@@ -11,7 +11,7 @@ SHIPPED = {
     "default": "n2n_default",  # `wide` U-Net: the best quality of the shipped models on most frames
     "lean": "n2n_lean",  # `lean` U-Net: about 2x faster on CPUs, a little less quality
     "color": "n2n_color",  # `lean` U-Net on color alone, for renders without albedo/normal AOVs
-    "interior": "n2n_interior",  # `fast` U-Net also trained on interiors and Cycles frames: better there
+    "interior": "n2n_interior",  # older `fast` U-Net also trained on interiors and Cycles frames (default v6 is better there now)
 }
 
 
