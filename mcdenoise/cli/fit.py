@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = TrainConfig(
             scenes=list(args.scenes), output=args.output, init=args.init, size=args.size,
             steps=args.steps or 0, minutes=args.minutes or 0.0, batch=args.batch, crop=args.crop, lr=args.lr or 0.0,
-            rampdown=TrainConfig.rampdown if args.rampdown is None else args.rampdown, seed=args.seed, aux=not args.no_aux, target=args.target, val_views=args.val_views,
+            rampdown=TrainConfig.rampdown if args.rampdown is None else args.rampdown, seed=args.seed,
+            aux=not args.no_aux, target=args.target, val_views=args.val_views,
             val_scenes=list(args.val or []), val_every=args.val_every, patience=args.patience, checkpoint_minutes=args.checkpoint_minutes,
             cache_mb=args.cache_mb, device=args.device, precision=args.precision, mix_spp=args.mix_spp,
             clip_grad=args.clip_grad, ema=args.ema, loss_window=args.loss_window,
