@@ -395,6 +395,10 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise McDenoiseError("give a budget: --steps N and/or --minutes M")
     if cfg.batch < 1 or cfg.crop < 8:
         raise McDenoiseError("--batch must be >= 1 and --crop >= 8")
+    if not math.isfinite(cfg.lr) or cfg.lr < 0:
+        raise McDenoiseError(f"--lr must be a positive number (or 0 for the default), not {cfg.lr}")
+    if not 0 <= cfg.rampdown <= 1:
+        raise McDenoiseError(f"--rampdown must be a fraction of the run, 0 to 1, not {cfg.rampdown}")
     if cfg.clip_grad < 0 or 0 < cfg.clip_grad <= 1:
         raise McDenoiseError(f"--clip-grad must be 0 (off) or above 1 (times the running mean norm), not {cfg.clip_grad}")
     if cfg.loss_window < 1 or cfg.loss_window % 2 == 0:

@@ -254,6 +254,15 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["fit", str(tmp_path / "nope"), "-o", str(tmp_path / "m.pt"), "--steps", "2"]) == 2
     assert main(["fit", str(scene), "-o", str(tmp_path / "m.pt")]) == 2  # no budget
     assert main(["fit", "--resume", "-o", str(tmp_path / "none.pt")]) == 2
+    out, good = tmp_path / "ok.pt", make_scene(tmp_path / "t")
+    assert main(["fit", str(good), "-o", str(out), "--steps", "2", "--init", "scratch", "--size", "tiny", "--crop", "16",
+                 "--val-views", "0"]) == 0
+    for bad in (["--lr", "-1"], ["--lr", "nan"], ["--rampdown", "2"], ["--rampdown", "-0.5"]):
+        capsys.readouterr()
+        assert main(["fit", "--resume", "-o", str(out), "--steps", "4", *bad]) == 2, bad
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("mcdenoise: error: --") and "Traceback" not in "".join(err), bad
+    assert load_checkpoint(out)["step"] == 2  # nothing trained, nothing lost
 
 
 def test_cli_fit_refuses_to_replace_a_model(tmp_path: Path, tiny_scene: Path, capsys: pytest.CaptureFixture[str]) -> None:
