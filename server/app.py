@@ -207,17 +207,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Load the model once; the app answers /readyz with 200 only after this."""
-        app.state.denoiser = await anyio.to_thread.run_sync(lambda: Denoiser(
-            settings.model, backend=settings.backend, device=settings.device, max_memory_mb=settings.max_memory_mb,
-            threads=settings.threads, release_memory=settings.release_memory,
-            energy_match=settings.energy_match))
+        def open_model(source: str | bytes | None) -> Denoiser:
+            """A Denoiser for the default or a named model, with the service's settings."""
+            return Denoiser(source, backend=settings.backend, device=settings.device,
+                            max_memory_mb=settings.max_memory_mb, threads=settings.threads,
+                            release_memory=settings.release_memory, energy_match=settings.energy_match)
+
+        app.state.denoiser = await anyio.to_thread.run_sync(open_model, settings.model)
         app.state.limiter = Limiter(settings.max_concurrency, settings.max_queue, settings.queue_timeout_s)
-        app.state.registry = ModelRegistry(
-            app.state.denoiser, settings.models_dir, max_loaded=settings.max_loaded_models,
-            open_model=lambda source: Denoiser(source, backend=settings.backend, device=settings.device,
-                                               max_memory_mb=settings.max_memory_mb, threads=settings.threads,
-                                               release_memory=settings.release_memory,
-                                               energy_match=settings.energy_match))
+        app.state.registry = ModelRegistry(app.state.denoiser, settings.models_dir,
+                                           max_loaded=settings.max_loaded_models, open_model=open_model)
         log.info("model %s ready", app.state.denoiser.backend.describe())
         yield
         app.state.denoiser = None
