@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,8 @@ def test_render_rejects_bad_settings(tmp_path: Path) -> None:
 @pytest.mark.render
 def test_file_written_by_mitsuba_itself(tmp_path: Path) -> None:
     """A file from Mitsuba's own Bitmap.write (aov integrator) is detected as color/albedo/normal."""
+    if len(os.sched_getaffinity(0)) < 2:  # seen with mitsuba 3.9.1 on Linux: Bitmap.write never returns there
+        pytest.skip("Mitsuba's Bitmap.write hangs in a process allowed on one core (taskset, cpusets)")
     from mcdenoise.render import load_mitsuba
     from mcdenoise.scenes.common import full_scene
 
