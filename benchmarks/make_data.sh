@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Regenerate the gitignored data/ on a fresh machine, in two render streams at once (one per core).
+#
+#   bash benchmarks/make_data.sh eval    # the 20 held-out views with references (about 30 min on 2 cores)
+#   bash benchmarks/make_data.sh train   # the shipped default's (v6) training set
+#   bash benchmarks/make_data.sh extra   # training sets tried since v6 (rooms, Cycles), fit_scene.py and n2n_vs_clean.py data
+#   bash benchmarks/make_data.sh all
+#
+# Needs `pip install -e ".[render]"` in .venv (Mitsuba 3) and, for the Cycles sets, .venv-blender (README).
+# Seeds are fixed, so the renders are the ones every table in BENCHMARKS.md was measured on. Renders
+# already on disk are kept (`mcdenoise render` adds the missing ones), so an interrupted run can be rerun.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+M=${MCDENOISE:-.venv/bin/mcdenoise}
+B=${MCDENOISE_BLENDER:-.venv-blender/bin/mcdenoise}
+R="--size 256 --spp 4"
+
+stream() {  # run the commands of one stream on one core, in order
+    local core=$1; shift
+    for command in "$@"; do taskset -c "$core" bash -c "$command" || { echo "failed: $command" >&2; return 1; }; done
+}
+
+eval_mitsuba=(
+    # held-out procedural scenes (seeds never used for training), 512-spp references
+    "$M render --procedural 4 --first-seed 9000 -o data/heldout --views cam0 --filter both --count 2 $R --reference-spp 512"
+    "$M render --procedural 2 --family lamp --first-seed 9000 -o data/heldout_lamps --views cam0 --filter box --count 2 $R --reference-spp 256"
+    "$M render --procedural 2 --family room --first-seed 9000 -o data/heldout_rooms --views cam0 --filter both --count 2 $R --reference-spp 256"
+)
+eval_cycles=(
+    "$B render --procedural 2 --family room --first-seed 9000 -o data/heldout_cycles --backend blender --views cam0 --filter box --count 2 $R --reference-spp 256"
+    "$B render --procedural 2 --first-seed 9000 -o data/heldout_cycles --backend blender --views cam0 --filter box --count 2 $R --reference-spp 256"
+)
+train_a=(
+    # 48 procedural scenes x 3 cameras x {box, gaussian}, 4 renders of 4 spp, no references
+    "$M render --procedural 48 --first-seed 0 -o data/train --filter both --count 4 $R"
+    # 24 more at 2 spp
+    "$M render --procedural 24 --first-seed 88 -o data/train_2spp --filter both --count 4 --spp 2 --size 256"
+)
+train_b=(
+    # 40 more procedural scenes
+    "$M render --procedural 40 --first-seed 48 -o data/train2 --filter both --count 4 $R"
+    # 32 lamp-lit rooms, 12 renders per view (lamp_0: 16): the mean of the others is a 44-spp noisy target
+    "$M render --procedural 32 --family lamp --first-seed 0 -o data/train_lamps --filter box --count 12 $R"
+    "$M render --procedural 1 --family lamp --first-seed 0 -o data/train_lamps --filter box --count 16 $R"
+)
+extra_a=(
+    # interiors lit through a window: 24 rooms for training
+    "$M render --procedural 24 --family room --first-seed 0 -o data/train_rooms --filter both --count 4 $R"
+    # fit_scene.py: camera 0 to train on (noisy only), camera 1 held out with references
+    "$M render glass -o data/fitscene_train --views cam0 --filter both --count 8 $R"
+    "$M render glass -o data/fitscene_eval --views cam1 --filter both --count 2 $R --reference-spp 512"
+    # n2n_vs_clean.py: 12 scenes x 3 cameras, box, 128 px, 256-spp references (the clean targets)
+    "$M render --procedural 12 --first-seed 5000 -o data/n2nclean --filter box --count 4 --spp 4 --size 128 --reference-spp 256"
+)
+extra_b=(
+    # Cycles: 12 rooms + 12 procedural scenes for training
+    "$B render --procedural 12 --family room --first-seed 100 -o data/train_cycles --backend blender --filter box --count 4 $R"
+    "$B render --procedural 12 --first-seed 100 -o data/train_cycles --backend blender --filter box --count 4 $R"
+)
+
+val_mix() {  # mixed validation set (names unique across folders): 2 Mitsuba procedural, 1 Mitsuba room, 2 Cycles scenes
+    mkdir -p data/val_mix
+    for d in heldout/proc_9000 heldout/proc_9001 heldout_rooms/room_9000; do ln -sfn "../$d" "data/val_mix/$(basename $d)"; done
+    ln -sfn ../heldout_cycles/room_9000 data/val_mix/cycles_room_9000
+    ln -sfn ../heldout_cycles/proc_9000 data/val_mix/cycles_proc_9000
+}
+
+run() {  # two streams at once; fail if either fails
+    local -n first=$1 second=$2
+    stream 0 "${first[@]}" & local a=$!
+    stream 1 "${second[@]}" & local b=$!
+    local ra=0 rb=0
+    wait $a || ra=$?
+    wait $b || rb=$?
+    return $((ra || rb))
+}
+
+case "${1:-}" in
+    eval) run eval_mitsuba eval_cycles; val_mix ;;
+    train) run train_a train_b ;;
+    extra) run extra_a extra_b ;;
+    all) run eval_mitsuba eval_cycles; val_mix; run train_a train_b; run extra_a extra_b ;;
+    *) echo "usage: bash benchmarks/make_data.sh eval|train|extra|all" >&2; exit 2 ;;
+esac
