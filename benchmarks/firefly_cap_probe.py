@@ -1,12 +1,17 @@
-"""Probe (stop 18): cap the output near lone input peaks, after the pipeline; what would it buy in PSNR / relMSE?
+"""Probe (stops 18-19): cap the output near lone input peaks, after the pipeline. What does it buy, and what
+does it cost in brightness? Not in the inference path: every variant below darkens some views (BENCHMARKS.md).
 
-    python benchmarks/firefly_cap_probe.py                      # v6 and the extended run (A), cap at 4x
-    python benchmarks/firefly_cap_probe.py --k 8 --model v6=default
+    python benchmarks/firefly_cap_probe.py                                  # v6 on the 20 held-out views
+    python benchmarks/firefly_cap_probe.py --model benchmarks/results/training/wide_mix.pt --scenes data/heldout_lamps/*
 
-A lone peak: input luminance > 1, > 8x its 5x5 median and > 4x the largest 2x2-block minimum around it
-(so not a small emitter, which `keep_emitters` handles). Within 3 px of one, the output's luminance is
-capped at K x the 5x5 maximum of the 5x5 median. "cap": the capped output; "capE": capped, then the
-energy match again (spreads the removed energy over the frame). Numpy/torch here, not in the pipeline.
+Variants, each after the energy match (`D`: the energy match's noisy total leaves the peaks' excess out):
+- `median` (stop 18): a peak has luminance > 1 (absolute), > 8x its 5x5 median and > 4x the largest
+  2x2-block minimum touching it; within 3 px the output is capped at 4x the 5x5 max of the median.
+- `block`, `blockD`: exposed luminance > 1 and > 8x the local level (the brightest 2x2-block minimum
+  within 5x5); capped at 4x the 5x5 max of that level.
+- `lone`, `loneD`: exposed luminance > 1 and > 8x every other pixel of its 7x7 window; capped at 4x the
+  5x5 max of that.
+Per view: PSNR | relMSE | mean luminance / reference.
 """
 
 from __future__ import annotations
@@ -21,59 +26,85 @@ import torch.nn.functional as F
 from evalset import eval_views
 from mcdenoise import color
 from mcdenoise.infer import Denoiser
-from mcdenoise.metrics import psnr_tonemapped, relmse
+from mcdenoise.metrics import luminance_ratio, psnr_tonemapped, relmse
 
 SCENES = ["sample_scenes/cornell", "data/heldout/proc_*", "data/heldout_lamps/*", "sample_scenes/interior",
           "data/heldout_cycles/*", "data/heldout_rooms/*"]
+K, RATIO = 4.0, 8.0  # cap at K x the local level; a peak is RATIO x above it
 
 
-def _filter(a: np.ndarray, size: int, op: str) -> np.ndarray:
+def _filter(a: np.ndarray, size: int, op: str, exclude_center: bool = False) -> np.ndarray:
     """max / min / median over a size x size window (edges replicated) of an (H, W) array."""
     t = torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None]
     lo, hi = (size - 1) // 2, size // 2
-    t = F.pad(t, (lo, hi, lo, hi), mode="replicate")
-    if op == "median":
-        return F.unfold(t, size).median(1).values.reshape(a.shape).numpy()
-    sign = -1.0 if op == "min" else 1.0
-    return sign * F.max_pool2d(sign * t, size, stride=1)[0, 0].numpy()
+    windows = F.unfold(F.pad(t, (lo, hi, lo, hi), mode="replicate"), size)  # (1, size*size, H*W)
+    if exclude_center:
+        windows = torch.cat([windows[:, :size * size // 2], windows[:, size * size // 2 + 1:]], 1)
+    reduced = {"median": lambda u: u.median(1).values, "max": lambda u: u.amax(1), "min": lambda u: u.amin(1)}[op]
+    return reduced(windows).reshape(a.shape).numpy()
 
 
-def cap(y: np.ndarray, x: np.ndarray, k: float) -> np.ndarray:
-    """`y` (H, W, 3) with its luminance capped near lone peaks of the input `x`."""
-    lum = color.luminance(x)
-    emitter = _filter(_filter(lum, 2, "min"), 2, "max")  # the largest 2x2-block minimum touching the pixel
-    med = _filter(lum, 5, "median")
-    peak = (lum > 1.0) & (lum > 8 * np.maximum(med, 1e-3)) & (lum > 4 * emitter)
+def _capped(y: np.ndarray, peak: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """`y` (H, W, 3) with its luminance capped at K x the 5x5 max of `level` within 3 px of a peak."""
     near = _filter(peak.astype(np.float32), 7, "max") > 0
-    limit = k * np.maximum(_filter(med, 5, "max"), 1e-3)
-    ylum = color.luminance(y)
-    return y * np.where(near & (ylum > limit), limit / np.maximum(ylum, 1e-9), 1.0)[..., None]
+    limit = K * np.maximum(_filter(level, 5, "max"), 1e-6)
+    have = color.luminance(y)
+    return y * np.where(near & (have > limit), limit / np.maximum(have, 1e-9), 1.0)[..., None]
+
+
+def detect(x: np.ndarray, exposure: float, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(peak mask, local level) of the input `x` (H, W, 3) for one variant."""
+    lum = color.luminance(x)
+    if kind == "median":
+        emitter = _filter(_filter(lum, 2, "min"), 2, "max")
+        level = np.maximum(_filter(lum, 5, "median"), 1e-3)
+        return (lum > 1.0) & (lum > RATIO * level) & (lum > 4 * emitter), level
+    if kind == "block":
+        level = np.maximum(_filter(_filter(lum, 2, "min"), 5, "max"), 1e-6)
+    else:  # "lone"
+        level = np.maximum(_filter(lum, 7, "max", exclude_center=True), 1e-6)
+    return (lum * exposure > 1.0) & (lum > RATIO * level), level
+
+
+def excess(x: np.ndarray, peak: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Per-channel energy (3,) of the peaks above K x their level."""
+    lum = np.maximum(color.luminance(x), 1e-9)
+    return (np.where(peak, 1 - np.minimum(1.0, K * level / lum), 0.0)[..., None] * x).sum((0, 1))
 
 
 def main() -> None:
-    """Print per-view and mean PSNR / relMSE with and without the cap."""
+    """Print per-view and mean PSNR / relMSE / luminance ratio for each variant."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", metavar="NAME=PATH")
-    parser.add_argument("--k", type=float, default=4.0)
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--scenes", nargs="+", default=SCENES)
     args = parser.parse_args()
-    models = dict(m.split("=", 1) for m in (args.model or ["v6=default", "A=benchmarks/results/training/wide_mix.pt"]))
-    denoisers = {n: Denoiser(None if p == "default" else p) for n, p in models.items()}
-    views = eval_views([d for pattern in SCENES for d in sorted(glob.glob(pattern))])
-    acc: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    denoiser = Denoiser(None if args.model == "default" else args.model, device="cpu", energy_match=False)
+    views = eval_views([d for pattern in args.scenes for d in sorted(glob.glob(pattern))])
+    acc: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     for v in views:
-        line = f"{v.label:28s} {v.filter:8s}"
-        for name, d in denoisers.items():
-            y = d.denoise(v.frame)
-            capped = cap(y, v.frame.color, args.k)
-            again = capped.copy()
-            color.match_energy(again, v.frame.color)
-            for tag, img in ((name, y), (f"{name} cap", capped), (f"{name} capE", again)):
-                p, r = psnr_tonemapped(img, v.reference), relmse(img, v.reference)
-                acc.setdefault((tag, v.filter), []).append((p, r))
-                line += f"  {tag} {p:6.2f}|{r:7.4f}"
+        x, e = v.frame.color, color.autoexposure(v.frame.color)
+        raw = denoiser.denoise(v.frame)
+        matched = raw.copy()
+        color.match_energy(matched, x)
+        images = {"none": matched}
+        for kind in ("median", "block", "lone"):
+            peak, level = detect(x, e, kind)
+            images[kind] = _capped(matched, peak, level)
+            if kind != "median":
+                discounted = raw.copy()
+                want, have = x.sum((0, 1), dtype=np.float64) - excess(x, peak, level), raw.sum((0, 1), dtype=np.float64)
+                discounted *= np.clip(want / np.maximum(have, 1e-30), 1 / 1.5, 1.5).astype(np.float32)  # energy match
+                images[f"{kind}D"] = _capped(discounted, peak, level)
+        line = f"{v.label:26s} {v.filter:8s}"
+        for tag, img in images.items():
+            p, r, lum = psnr_tonemapped(img, v.reference), relmse(img, v.reference), luminance_ratio(img, v.reference)
+            acc.setdefault((tag, v.filter), []).append((p, r, abs(lum - 1)))
+            line += f"  {tag} {p:5.2f}|{r:.4f}|{lum:.3f}"
         print(line, flush=True)
     for (tag, filt), scores in acc.items():
-        print(f"mean {filt:8s} {tag:12s} PSNR {np.mean([s[0] for s in scores]):.2f}  relMSE {np.mean([s[1] for s in scores]):.3f}")
+        s = np.array(scores)
+        print(f"mean {filt:8s} {tag:7s} PSNR {s[:, 0].mean():.2f}  relMSE {s[:, 1].mean():.4f}  "
+              f"worst |lum/ref - 1| {100 * s[:, 2].max():.1f}%")
 
 
 if __name__ == "__main__":
