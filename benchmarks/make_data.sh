@@ -2,7 +2,7 @@
 # Regenerate the gitignored data/ on a fresh machine, in two render streams at once (one per core).
 #
 #   bash benchmarks/make_data.sh eval    # the 20 held-out views with references (about 30 min on 2 cores)
-#   bash benchmarks/make_data.sh train   # the shipped default's (v6) training set
+#   bash benchmarks/make_data.sh train   # the shipped default's (v6) training set (about 30 min on 2 cores)
 #   bash benchmarks/make_data.sh extra   # training sets tried since v6 (rooms, Cycles), fit_scene.py and n2n_vs_clean.py data
 #   bash benchmarks/make_data.sh all
 #
@@ -35,12 +35,14 @@ train_a=(
     "$M render --procedural 48 --first-seed 0 -o data/train --filter both --count 4 $R"
     # 24 more at 2 spp
     "$M render --procedural 24 --first-seed 88 -o data/train_2spp --filter both --count 4 --spp 2 --size 256"
+    # 32 lamp-lit rooms (seeds 0-31; here 20-31), 12 renders per view (lamp_0: 16): the mean of the others
+    # is a 44-spp noisy target
+    "$M render --procedural 12 --family lamp --first-seed 20 -o data/train_lamps --filter box --count 12 $R"
 )
 train_b=(
     # 40 more procedural scenes
     "$M render --procedural 40 --first-seed 48 -o data/train2 --filter both --count 4 $R"
-    # 32 lamp-lit rooms, 12 renders per view (lamp_0: 16): the mean of the others is a 44-spp noisy target
-    "$M render --procedural 32 --family lamp --first-seed 0 -o data/train_lamps --filter box --count 12 $R"
+    "$M render --procedural 20 --family lamp --first-seed 0 -o data/train_lamps --filter box --count 12 $R"
     "$M render --procedural 1 --family lamp --first-seed 0 -o data/train_lamps --filter box --count 16 $R"
 )
 extra_a=(
