@@ -66,10 +66,10 @@ def detect(x: np.ndarray, exposure: float, kind: str) -> tuple[np.ndarray, np.nd
     return (lum * exposure > 1.0) & (lum > RATIO * level), level
 
 
-def excess(x: np.ndarray, peak: np.ndarray, level: np.ndarray) -> np.ndarray:
-    """Per-channel energy (3,) of the peaks above K x their level."""
+def without_excess(x: np.ndarray, peak: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """The input `x` (H, W, 3) with each peak's luminance brought down to K x its level (the energy match's total)."""
     lum = np.maximum(color.luminance(x), 1e-9)
-    return (np.where(peak, 1 - np.minimum(1.0, K * level / lum), 0.0)[..., None] * x).sum((0, 1))
+    return x * np.where(peak, np.minimum(1.0, K * level / lum), 1.0)[..., None]
 
 
 def main() -> None:
@@ -92,8 +92,7 @@ def main() -> None:
             images[kind] = _capped(matched, peak, level)
             if kind != "median":
                 discounted = raw.copy()
-                want, have = x.sum((0, 1), dtype=np.float64) - excess(x, peak, level), raw.sum((0, 1), dtype=np.float64)
-                discounted *= np.clip(want / np.maximum(have, 1e-30), 1 / 1.5, 1.5).astype(np.float32)  # energy match
+                color.match_energy(discounted, without_excess(x, peak, level))
                 images[f"{kind}D"] = _capped(discounted, peak, level)
         line = f"{v.label:26s} {v.filter:8s}"
         for tag, img in images.items():
