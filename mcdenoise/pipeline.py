@@ -68,33 +68,45 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
     return torch.exp((base + raw).clamp(max=LOG_MAX)) - 1.0
 
 
-def cap_overshoot(y: torch.Tensor, exposed: torch.Tensor) -> torch.Tensor:
+def emitter_mask(exposed: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) True where a pixel of the exposed input (N, 3, H, W) lies in a 2x2 block that is white-hot throughout.
+
+    Emitters seen directly are nearly noise-free in the input, but a network sees a small lamp (a few
+    pixels at 10,000x the walls) as a cluster of fireflies. A firefly is one pixel: a 2x2 block of them
+    at 1-16 spp, every channel above EMITTER_LEVEL (tonemapped 0.97), is vanishingly rare. Coloured
+    emitters (a channel below the level) are left to the network.
+    """
+    dim = exposed.amin(dim=1, keepdim=True)  # (N, 1, H, W): the dimmest channel
+    block = -F.max_pool2d(-dim, 2, stride=1)  # (N, 1, H-1, W-1): the minimum of each 2x2 block
+    return F.max_pool2d(F.pad(block, (1, 1, 1, 1)), 2, stride=1) > EMITTER_LEVEL  # (N, 1, H, W): in a bright block
+
+
+def cap_overshoot(y: torch.Tensor, exposed: torch.Tensor, emitters: torch.Tensor) -> torch.Tensor:
     """Clip the exposed prediction (N, 3, H, W) to the brightest input pixel within CAP_WINDOW, per channel.
 
     A denoised pixel is an average of samples, so it cannot be brighter than every noisy pixel around
     it; log-space heads break that at small emitters, where a small error in log space overshoots by
     2-3x in linear HDR (issue 12), and the energy match would then darken the whole frame to pay for it.
-    Below CAP_FLOOR (exposed; mid-grey is about 0.18) nothing is clipped: at 1-4 spp a dim pixel's
-    clean value can exceed all of its neighbours' few samples.
+    The bound leaves out `emitters` (N, 1, H, W) and the pixels next to them (a lamp's antialiased edge):
+    a lamp's light is not evidence for a bright wall beside it, and networks smear it into a halo of
+    10-300x the reference there (most of the held-out lamp rooms' HDR error, BENCHMARKS.md stop 20).
+    Every pixel's own input still bounds it, so an edge pixel keeps its partial coverage. Below CAP_FLOOR
+    (exposed; mid-grey is about 0.18) nothing is clipped: at 1-4 spp a dim pixel's clean value can exceed
+    all of its neighbours' few samples.
     """
-    bound = F.max_pool2d(exposed, CAP_WINDOW, stride=1, padding=CAP_WINDOW // 2)
+    near = F.max_pool2d(emitters.to(exposed.dtype), 3, stride=1, padding=1) > 0  # (N, 1, H, W): emitter or beside one
+    source = torch.where(near, torch.zeros_like(exposed), exposed)
+    bound = torch.maximum(F.max_pool2d(source, CAP_WINDOW, stride=1, padding=CAP_WINDOW // 2), exposed)
     return torch.minimum(y, bound.clamp(min=CAP_FLOOR))
 
 
-def keep_emitters(y: torch.Tensor, exposed: torch.Tensor) -> torch.Tensor:
-    """Return the input itself (N, 3, H, W) wherever a 2x2 block of input pixels is white-hot throughout.
+def keep_emitters(y: torch.Tensor, exposed: torch.Tensor, emitters: torch.Tensor) -> torch.Tensor:
+    """Return the input itself (N, 3, H, W) on `emitters` (`emitter_mask`).
 
-    Emitters seen directly are nearly noise-free in the input, but a network sees a small lamp (a few
-    pixels at 10,000x the walls) as a cluster of fireflies and halves it. Where such lamps hold most of
-    a frame's energy, the energy match then brightens everything else to pay for it (+26% on a held-out
-    lamp room, -4 dB; BENCHMARKS.md stop 17). A firefly is one pixel: a 2x2 block of them at 1-16 spp,
-    every channel above EMITTER_LEVEL (tonemapped 0.97), is vanishingly rare. Coloured emitters (a
-    channel below the level) are left to the network.
+    A network halves a small lamp; where such lamps hold most of a frame's energy, the energy match then
+    brightens everything else to pay for it (+26% on a held-out lamp room, -4 dB; BENCHMARKS.md stop 17).
     """
-    dim = exposed.amin(dim=1, keepdim=True)  # (N, 1, H, W): the dimmest channel
-    block = -F.max_pool2d(-dim, 2, stride=1)  # (N, 1, H-1, W-1): the minimum of each 2x2 block
-    inside = F.max_pool2d(F.pad(block, (1, 1, 1, 1)), 2, stride=1) > EMITTER_LEVEL  # (N, 1, H, W): in a bright block
-    return torch.where(inside, exposed, y)
+    return torch.where(emitters, exposed, y)
 
 
 def finite_or_zero(x: torch.Tensor) -> torch.Tensor:
@@ -142,6 +154,7 @@ class DenoisePipeline(nn.Module):
         scale = exposure.view(-1, 1, 1, 1)
         x = pad_to(network_input(color_, albedo, normal, exposure), self.alignment)
         exposed = pad_to(color_ * scale, self.alignment)
-        y = cap_overshoot(network_output(self.net(x), exposed, self.net.cfg), exposed)
-        y = keep_emitters(y, exposed)[..., :h, :w]  # exposed linear HDR
+        emitters = emitter_mask(exposed)
+        y = cap_overshoot(network_output(self.net(x), exposed, self.net.cfg), exposed, emitters)
+        y = keep_emitters(y, exposed, emitters)[..., :h, :w]  # exposed linear HDR
         return y.clamp(min=0.0) / scale

@@ -261,6 +261,30 @@ def test_small_emitters_keep_their_input_and_fireflies_do_not() -> None:
     assert float(out[0, 0, 3, 4]) < 0.05 and float(out[0, 0, 6, 7]) < 0.05  # the lamp's neighbours stay the network's
 
 
+def test_a_lamp_lights_no_halo_around_it() -> None:
+    """An untrained "logblur" head (a 5x5 box blur) smears a 2x3-pixel lamp over the walls around it, as
+    trained heads do at small emitters (BENCHMARKS.md stop 20): beside the lamp the output is capped at the
+    walls' own level (not the lamp's), the lamp keeps its input, and an antialiased edge pixel its own value."""
+    from mcdenoise.color import autoexposure
+    from mcdenoise.pipeline import CAP_FLOOR, EMITTER_LEVEL
+
+    net = UNet(PRESETS["fast-logblur"]).eval()
+    c = torch.full((1, 3, 32, 32), 0.05)
+    c[..., 8:10, 8:11] = 4000.0  # the lamp
+    c[..., 10, 9] = 1000.0  # a quarter of a pixel below it is lamp
+    aux = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    scale = float(autoexposure(c)[0])
+    assert scale * 1000.0 > EMITTER_LEVEL
+    with torch.no_grad():
+        out = DenoisePipeline(net)(c, *aux)
+    torch.testing.assert_close(out[..., 8:10, 8:11], c[..., 8:10, 8:11])
+    wall = CAP_FLOOR / scale * (1 + 1e-4)  # the cap's floor: no wall pixel near here is brighter
+    for y, x in [(8, 6), (7, 9), (11, 11), (9, 12), (12, 9)]:  # 2 px left, above, diagonal, right, 2 px below
+        assert float(out[..., y, x].max()) <= wall, (y, x)
+    assert float(out[..., 10, 9].max()) <= 1000.0 * (1 + 1e-4)
+    assert float(out[..., 10, 9].min()) > 100.0  # the edge keeps its light
+
+
 def test_exp_and_logblur_heads_start_black_and_blurred() -> None:
     """Untrained: "exp" predicts 0, "logblur" the 5x5 box blur of the color (borders: of the pixels inside),
     "blurlog" that blur taken of log(1 + color)."""
