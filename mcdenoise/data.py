@@ -27,8 +27,10 @@ from mcdenoise.orient import orient
 log = logging.getLogger(__name__)
 
 # noisy: another independent render (Noise2Noise); mean: the mean of all the view's other renders (still
-# independent of the input, so still unbiased, with 1/(k-1) of the variance); clean: reference.exr.
-TARGETS = ("noisy", "mean", "clean")
+# independent of the input, so still unbiased, with 1/(k-1) of the variance); teacher: a trained model's
+# denoising of that mean (`TeacherTargets`: far less noisy, and biased only by the teacher's own errors on
+# a (k-1)x-spp input; still no reference); clean: reference.exr.
+TARGETS = ("noisy", "mean", "teacher", "clean")
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ def collect_views(scene_dirs: Sequence[str | os.PathLike], target: str = "noisy"
             if validation:  # a render and its reference, or a held-out pair
                 if not v.renders or (v.reference is None and len(v.renders) < 2):
                     raise DataError(f"{v.path}: a validation view needs a render and reference.exr, or 2 renders")
-            elif target in ("noisy", "mean") and len(v.renders) < 2:
+            elif target in ("noisy", "mean", "teacher") and len(v.renders) < 2:
                 raise DataError(
                     f"{v.path}: {len(v.renders)} noisy render(s); Noise2Noise needs at least 2 independent "
                     "renders of each view (same camera, different seeds)"
@@ -212,15 +214,66 @@ class Batch:
     target: np.ndarray  # render b (noisy) or the reference (clean), linear, never tonemapped
 
 
+class TeacherTargets:
+    """Targets from a trained model: for render i of a view, its denoising of the mean of the view's other renders.
+
+    The other renders are independent of render i, so the target's remaining error is the teacher's on a
+    (k-1)x-spp input, not the input's noise. Kept in a byte-budgeted LRU (float16 where it fits), computed
+    on first use: each costs one full-frame inference.
+    """
+
+    def __init__(self, model: str, cache: FrameCache, budget_bytes: int, *, device: str = "cpu") -> None:
+        from mcdenoise.infer import Denoiser  # inference stack only when a teacher is asked for
+
+        self.denoiser = Denoiser(model, backend="torch", device=device)
+        self.cache = cache
+        self.budget = budget_bytes
+        self.used = 0
+        self.computed = 0
+        self._targets: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, view: View, i: int) -> np.ndarray:
+        """(3, H, W) target for render `i` of `view`."""
+        key = (view.label, i)
+        with self._lock:
+            hit = self._targets.get(key)
+            if hit is not None:
+                self._targets.move_to_end(key)
+                return hit
+            others = [self.cache.get(r) for j, r in enumerate(view.renders) if j != i]
+            mean = lambda bufs: np.mean([b.astype(np.float32) for b in bufs], axis=0).transpose(1, 2, 0)  # noqa: E731
+            aux = self.denoiser.backend.config.aux
+            y = self.denoiser.denoise_arrays(mean([f.color for f in others]),
+                                             mean([f.albedo for f in others]) if aux else None,
+                                             mean([f.normal for f in others]) if aux else None)
+            target = np.ascontiguousarray(y.transpose(2, 0, 1))  # (3, H, W)
+            if float(target.max(initial=0.0)) < float(np.finfo(np.float16).max):
+                target = target.astype(np.float16)
+            self.computed += 1
+            self._targets[key] = target
+            self.used += target.nbytes
+            while self.used > self.budget and len(self._targets) > 1:
+                _, old = self._targets.popitem(last=False)
+                self.used -= old.nbytes
+            return target
+
+
 class PairSampler:
     """Draws random crops of (input render, target render) pairs from the training views."""
 
     def __init__(self, views: Sequence[View], cache: FrameCache, *, crop: int, target: str = "noisy",
-                 augment: bool = True, mix_spp: bool = False) -> None:
+                 augment: bool = True, mix_spp: bool = False, teacher: TeacherTargets | None = None) -> None:
+        if (target == "teacher") != (teacher is not None):
+            raise ValueError("target 'teacher' and a TeacherTargets go together")
+        if teacher is not None and mix_spp:
+            raise DataError("--target teacher denoises the mean of the renders the input leaves out: use it "
+                            "without --mix-spp")
         self.views = list(views)
         self.cache = cache
         self.crop = crop
         self.target = target
+        self.teacher = teacher
         # Inputs at several sample counts: the mean of 1 to k-1 of a view's k renders (the target is
         # drawn from the renders left, so it stays independent of the input and unbiased).
         self.mix_spp = mix_spp
@@ -246,7 +299,7 @@ class PairSampler:
             inputs = [self.cache.get(view.renders[int(j)]) for j in order[:m]]
             a = inputs[0]
             rest = order[m:] if self.target == "mean" else order[m : m + 1]
-            others = [self.cache.get(view.renders[int(j)]) for j in rest]
+            others = [] if self.teacher else [self.cache.get(view.renders[int(j)]) for j in rest]
         h, w = a.color.shape[1:]
         c = self.crop
         r0, r1 = view.row_range(h)
@@ -267,7 +320,11 @@ class PairSampler:
                 out += crop(f.color)
             return out / len(frames)
 
-        target, color_, albedo = mean_crop(others), mean_crop(inputs), crop(a.albedo)
+        if self.teacher is not None:
+            target = crop(self.teacher.get(view, int(order[0])))
+        else:
+            target = mean_crop(others)
+        color_, albedo = mean_crop(inputs), crop(a.albedo)
         return (color_[rgb], albedo[rgb], normal.astype(np.float32), np.float32(a.exposure),
                 np.ascontiguousarray(target[rgb]))
 

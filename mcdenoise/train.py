@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from mcdenoise.architecture import PRECISIONS
 from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
-from mcdenoise.data import (FrameCache, PairSampler, Prefetcher, View, check_views, collect_views, split_renders,
-                            split_views)
+from mcdenoise.data import (FrameCache, PairSampler, Prefetcher, TeacherTargets, View, check_views, collect_views,
+                            split_renders, split_views)
 from mcdenoise.errors import DataError, McDenoiseError
 from mcdenoise.loss import block_means, hdr_loss, validation_loss
 from mcdenoise.metrics import luminance_ratio, psnr_tonemapped, relmse
@@ -58,7 +58,8 @@ class TrainConfig:
     lr: float = 0.0  # Adam learning rate; 0 = 3e-4 from scratch (paper), 1e-4 when fine-tuning
     rampdown: float = 0.3  # final fraction of the run over which the lr ramps smoothly to 0
     seed: int = 0  # model init and batch sampling
-    target: str = "noisy"  # "noisy" (Noise2Noise) or "clean" (reference.exr; for experiments)
+    target: str = "noisy"  # "noisy" (Noise2Noise), "mean", "teacher" (`data.TARGETS`) or "clean" (reference.exr; experiments)
+    teacher: str = "default"  # target "teacher": the model denoising the mean of the other renders
     val_views: int = -1  # views held out for validation; -1 = 1 when there are several, else 0
     val_scenes: list[str] = field(default_factory=list)  # extra scene directories for validation only
     val_every: int = 250  # steps between validations
@@ -466,7 +467,9 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise DataError(f"renders are {smallest} px on their short side; the model needs at least {align}")
     if crop != cfg.crop and dist_info.main:
         log.warning("crop reduced from %d to %d px to fit the smallest view (multiple of %d)", cfg.crop, crop, align)
-    sampler = PairSampler(train_views, cache, crop=crop, target=cfg.target, mix_spp=cfg.mix_spp)
+    # Teacher targets get a memory budget of their own, as large as the frames'.
+    teacher = TeacherTargets(cfg.teacher, cache, cfg.cache_mb * 2**20, device=str(device)) if cfg.target == "teacher" else None
+    sampler = PairSampler(train_views, cache, crop=crop, target=cfg.target, mix_spp=cfg.mix_spp, teacher=teacher)
 
     # 3. Model, optimizer (paper: Adam b1 0.9, b2 0.99, eps 1e-8), bf16 autocast + channels_last on
     # CUDA and on CPUs with fast bf16 matmuls (AMX), unless fp32 is asked for (`uses_bf16`).

@@ -65,6 +65,46 @@ def test_mean_target_is_the_mean_of_the_other_renders(tiny_scene: Path) -> None:
         np.testing.assert_allclose(target, np.mean(others, axis=0), rtol=1e-6)
 
 
+def test_teacher_target_is_the_teacher_on_the_mean_of_the_other_renders(tmp_path: Path, tiny_scene: Path) -> None:
+    """--target teacher: render i's target is a trained model's denoising of the mean of the view's other
+    renders (never of render i itself), through the inference pipeline; kept within its byte budget."""
+    from mcdenoise.data import TeacherTargets
+    from mcdenoise.infer import Denoiser
+
+    fit(tiny_config(tiny_scene, tmp_path / "teacher.pt", steps=2), progress=False)
+    views = collect_views([tiny_scene], "teacher")
+    cache = FrameCache(2**30)
+    teacher = TeacherTargets(str(tmp_path / "teacher.pt"), cache, 2**30)
+    b = PairSampler(views, cache, crop=32, target="teacher", augment=False, teacher=teacher).sample(
+        np.random.default_rng(3), 4)
+    denoiser = Denoiser(tmp_path / "teacher.pt", backend="torch")
+    hwc = lambda a: np.mean(a, axis=0).astype(np.float32).transpose(1, 2, 0)  # noqa: E731
+    for color, target in zip(b.color, b.target):
+        view, i = next((v, i) for v in views for i, r in enumerate(v.renders) if np.array_equal(color, cache.get(r).color))
+        others = [cache.get(r) for j, r in enumerate(view.renders) if j != i]
+        want = denoiser.denoise_arrays(hwc([f.color for f in others]), hwc([f.albedo for f in others]),
+                                       hwc([f.normal for f in others])).transpose(2, 0, 1)
+        np.testing.assert_allclose(target, want, rtol=2e-3, atol=1e-4)  # stored as float16
+        assert not np.allclose(target, color)
+    one = teacher.get(views[0], 0).nbytes
+    small = TeacherTargets(str(tmp_path / "teacher.pt"), cache, int(one * 1.5))
+    for i in range(3):
+        small.get(views[0], i)
+    assert small.used <= one * 1.5 and small.computed == 3
+    with pytest.raises(DataError, match="without --mix-spp"):
+        PairSampler(views, cache, crop=32, target="teacher", mix_spp=True, teacher=teacher)
+
+
+def test_fit_with_teacher_targets(tmp_path: Path, tiny_scene: Path) -> None:
+    """`fit --target teacher --teacher M` trains (M: any model file) and stores the teacher in the run's config."""
+    fit(tiny_config(tiny_scene, tmp_path / "teacher.pt", steps=2), progress=False)
+    assert main(["fit", str(tiny_scene), "-o", str(tmp_path / "s.pt"), "--init", "scratch", "--size", "tiny",
+                 "--steps", "3", "--batch", "2", "--crop", "16", "--val-views", "0", "--target", "teacher",
+                 "--teacher", str(tmp_path / "teacher.pt")]) == 0
+    cfg = load_checkpoint(tmp_path / "s.pt")["train_config"]
+    assert cfg["target"] == "teacher" and cfg["teacher"] == str(tmp_path / "teacher.pt")
+
+
 def test_frame_cache_respects_budget(tiny_scene: Path) -> None:
     views = collect_views([tiny_scene])
     one = FrameCache(2**30).get(views[0].renders[0]).nbytes

@@ -14,7 +14,7 @@ from mcdenoise.errors import McDenoiseError
 
 # What --resume takes from the command line (the schedule and the machine) and what it keeps from the run.
 RESUME_OPTIONS = ("steps", "minutes", "lr", "rampdown", "device", "cache_mb", "checkpoint_minutes")
-RUN_OPTIONS = ("init", "size", "no_aux", "batch", "crop", "seed", "target", "mix_spp", "clip_grad", "loss_window",
+RUN_OPTIONS = ("init", "size", "no_aux", "batch", "crop", "seed", "target", "teacher", "mix_spp", "clip_grad", "loss_window",
                "ema", "precision", "val_views", "val", "val_every", "patience")
 
 EPILOG = """examples:
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             scenes=list(args.scenes), output=args.output, init=args.init, size=args.size,
             steps=args.steps or 0, minutes=args.minutes or 0.0, batch=args.batch, crop=args.crop, lr=args.lr or 0.0,
             rampdown=TrainConfig.rampdown if args.rampdown is None else args.rampdown, seed=args.seed,
-            aux=not args.no_aux, target=args.target, val_views=args.val_views,
+            aux=not args.no_aux, target=args.target, teacher=args.teacher, val_views=args.val_views,
             val_scenes=list(args.val or []), val_every=args.val_every, patience=args.patience, checkpoint_minutes=args.checkpoint_minutes,
             cache_mb=args.cache_mb, device=args.device, precision=args.precision, mix_spp=args.mix_spp,
             clip_grad=args.clip_grad, ema=args.ema, loss_window=args.loss_window,
@@ -114,7 +114,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the model init and the batch sampling")
     p.add_argument("--target", choices=TARGETS, default="noisy",
                    help="noisy: Noise2Noise (default); mean: the mean of the view's other renders (unbiased, "
-                   "less noisy with >= 3 renders); clean: train against reference.exr (experiments)")
+                   "less noisy with >= 3 renders); teacher: the --teacher model's denoising of that mean (no "
+                   "reference either; one full-frame inference per render, kept in memory); clean: train against "
+                   "reference.exr (experiments)")
+    p.add_argument("--teacher", default="default", metavar="MODEL",
+                   help="with --target teacher: the model that denoises the targets (a shipped name or a model "
+                        "file; default: default)")
     p.add_argument("--mix-spp", action="store_true",
                    help="inputs at several sample counts: the mean of 1 to k-1 of a view's k renders, the target "
                         "from the others (one model for 4, 8, 12 ... spp)")
@@ -140,7 +145,8 @@ def add_parser(sub: Any) -> None:
                    help="stop after N validations without a new best (0: never; default 5 when fine-tuning, never "
                         "from scratch); the model written is always the best validated one")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="minutes between checkpoints")
-    p.add_argument("--cache-mb", type=int, default=4096, help="memory for decoded frames (default 4096)")
+    p.add_argument("--cache-mb", type=int, default=4096, help="memory for decoded frames (default 4096), and as much again for "
+                   "--target teacher's targets")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in -o exactly; --steps/--minutes extend it, --lr/--rampdown change "
