@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -84,16 +85,43 @@ def load_frame(path: Path, albedo: Path | None = None, normal: Path | None = Non
     return CachedFrame(rgb, aux[0], aux[1], color.autoexposure(frame.color))
 
 
+class ByteLRU:
+    """Least-recently-used store of values with `nbytes` (arrays, frames) under a byte budget; the newest stays."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self.used = 0
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        """The value of `key` (now the most recent), or None."""
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+        return hit
+
+    def put(self, key: Any, value: Any) -> None:
+        """Add a value, dropping the least recently used ones while over budget."""
+        self._items[key] = value
+        self.used += value.nbytes
+        while self.used > self.budget and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self.used -= old.nbytes
+
+
 class FrameCache:
     """LRU cache of decoded frames with a byte budget."""
 
     def __init__(self, budget_bytes: int, *, need_aux: bool = True) -> None:
-        self.budget = budget_bytes
         self.need_aux = need_aux  # renders must carry albedo + normal (False for color-only models)
-        self.used = 0
         self.misses = 0
-        self._frames: OrderedDict[Path, CachedFrame] = OrderedDict()
+        self._frames = ByteLRU(budget_bytes)  # path -> CachedFrame
         self._lock = threading.RLock()  # the batch prefetcher and validation share the cache
+
+    @property
+    def used(self) -> int:
+        """Bytes held."""
+        return self._frames.used
 
     def get(self, render: Render | Path, *, need_aux: bool | None = None) -> CachedFrame:
         """The decoded frame of a render or reference file, from memory when it is cached."""
@@ -105,7 +133,6 @@ class FrameCache:
         path = render.path if isinstance(render, Render) else render
         hit = self._frames.get(path)
         if hit is not None:
-            self._frames.move_to_end(path)
             return hit
         self.misses += 1
         need_aux = self.need_aux if need_aux is None else need_aux
@@ -113,11 +140,7 @@ class FrameCache:
             frame = load_frame(render.path, render.albedo, render.normal, need_aux=need_aux)
         else:
             frame = load_frame(path, need_aux=need_aux)
-        self._frames[path] = frame
-        self.used += frame.nbytes
-        while self.used > self.budget and len(self._frames) > 1:
-            _, old = self._frames.popitem(last=False)
-            self.used -= old.nbytes
+        self._frames.put(path, frame)
         return frame
 
 
@@ -227,11 +250,14 @@ class TeacherTargets:
 
         self.denoiser = Denoiser(model, backend="torch", device=device)
         self.cache = cache
-        self.budget = budget_bytes
-        self.used = 0
         self.computed = 0
-        self._targets: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._targets = ByteLRU(budget_bytes)  # (view label, render index) -> (3, H, W) target
         self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        """Bytes held."""
+        return self._targets.used
 
     def get(self, view: View, i: int) -> np.ndarray:
         """(3, H, W) target for render `i` of `view`."""
@@ -239,7 +265,6 @@ class TeacherTargets:
         with self._lock:
             hit = self._targets.get(key)
             if hit is not None:
-                self._targets.move_to_end(key)
                 return hit
             others = [self.cache.get(r) for j, r in enumerate(view.renders) if j != i]
             mean = lambda bufs: np.mean([b.astype(np.float32) for b in bufs], axis=0).transpose(1, 2, 0)  # noqa: E731
@@ -251,11 +276,7 @@ class TeacherTargets:
             if float(target.max(initial=0.0)) < float(np.finfo(np.float16).max):
                 target = target.astype(np.float16)
             self.computed += 1
-            self._targets[key] = target
-            self.used += target.nbytes
-            while self.used > self.budget and len(self._targets) > 1:
-                _, old = self._targets.popitem(last=False)
-                self.used -= old.nbytes
+            self._targets.put(key, target)
             return target
 
 
