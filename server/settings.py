@@ -17,7 +17,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MCDENOISE_", protected_namespaces=())
 
-    model: str = "default"  # "default" or "lean" (shipped models), or a file: .onnx (.pt needs PyTorch)
+    model: str = "default"  # a shipped model (mcdenoise.shipped.SHIPPED), or a file: .onnx (.pt needs PyTorch)
     backend: Literal[BACKENDS] = "auto"  # auto: ONNX Runtime for .onnx and the shipped model; openvino: bf16 CPUs
     device: str = "auto"  # auto (CUDA provider when available), cpu, cuda, cuda:N
     threads: int = Field(0, ge=0)  # CPU threads per inference; 0 = all cores this process may use

@@ -41,8 +41,8 @@ class MCDENOISE_PG_scene(bpy.types.PropertyGroup):
     """Per-scene settings: the model this .blend uses, automatic denoising, training pairs and fit."""
 
     model: StringProperty(name="Model", default="",
-                          description="default (best on Cycles frames too), lean, interior, or a fitted model's name "
-                                      "(in local mode also a .onnx path); "
+                          description="default (best on Cycles frames too), slim (faster), lean, interior, or a "
+                                      "fitted model's name (in local mode also a .onnx path); "
                                       "empty: the service's default")
     passes: IntProperty(name="Passes", default=1, min=1, max=8,
                         description="denoise 1-8 flipped/transposed copies and average them: cleaner, that many "
