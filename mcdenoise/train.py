@@ -408,6 +408,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise McDenoiseError(f"--ema must be in [0, 1) (e.g. 0.999; 0 = off), not {cfg.ema}")
     if cfg.precision not in PRECISIONS:
         raise McDenoiseError(f"unknown precision {cfg.precision!r}; use one of {', '.join(PRECISIONS)}")
+    if cfg.target == "teacher":
+        load_checkpoint(cfg.teacher)  # a bad --teacher fails now, not after minutes of checking renders
 
     # 1. Resume or start: the model config comes from the checkpoint, the shipped model, or a preset.
     ckpt: dict[str, Any] | None = None

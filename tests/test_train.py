@@ -95,6 +95,12 @@ def test_teacher_target_is_the_teacher_on_the_mean_of_the_other_renders(tmp_path
         PairSampler(views, cache, crop=32, target="teacher", mix_spp=True, teacher=teacher)
 
 
+def test_a_bad_teacher_fails_before_the_data_is_read(tmp_path: Path) -> None:
+    with pytest.raises(McDenoiseError, match="nope.pt"):
+        fit(tiny_config(tmp_path / "no_scene", tmp_path / "m.pt", target="teacher", teacher=str(tmp_path / "nope.pt")),
+            progress=False)
+
+
 def test_fit_with_teacher_targets(tmp_path: Path, tiny_scene: Path) -> None:
     """`fit --target teacher --teacher M` trains (M: any model file) and stores the teacher in the run's config."""
     fit(tiny_config(tiny_scene, tmp_path / "teacher.pt", steps=2), progress=False)
