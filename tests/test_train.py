@@ -458,7 +458,7 @@ def test_fit_keeps_the_best_validated_model_and_stops_when_it_stops_improving(
     seen: dict[int, dict] = {}
 
     def fake_validate(net, views, cache, device):  # noqa: ANN001, ANN202
-        seen[len(seen)] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        seen[len(seen)] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}  # CUDA too
         return {"val_loss": next(scripted)}
 
     monkeypatch.setattr(train_mod, "validate", fake_validate)
