@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 WARMUP_STEPS = 50  # linear lr warm-up: keeps Adam's first steps from wrecking a pretrained model
 VAL_FRAMES = 8  # at most this many validation views are denoised at each validation
+# Batch and crop by device type: the paper's 4 x 64^2 on CPUs; on a GPU that size is launch-bound (an H100
+# trained 1.5 M px/s with it, 18 M px/s with 32 x 128^2, and a 1-minute fit gained more; BENCHMARKS.md stop 21).
+AUTO_BATCH = {"cpu": 4, "cuda": 32}
+AUTO_CROP = {"cpu": 64, "cuda": 128}
 
 
 @dataclass
@@ -53,8 +57,8 @@ class TrainConfig:
     aux: bool = True  # with --init scratch: False trains a color-only model (no albedo/normal input)
     steps: int = 0  # optimizer steps; 0 = until `minutes` runs out
     minutes: float = 0.0  # wall-clock budget; 0 = until `steps` are done
-    batch: int = 4  # crops per step (per process under torchrun)
-    crop: int = 64  # crop side in pixels (reduced to the smallest view if needed)
+    batch: int = 0  # crops per step (per process under torchrun); 0 = AUTO_BATCH for the device
+    crop: int = 0  # crop side in pixels (reduced to the smallest view if needed); 0 = AUTO_CROP for the device
     lr: float = 0.0  # Adam learning rate; 0 = 3e-4 from scratch (paper), 1e-4 when fine-tuning
     rampdown: float = 0.3  # final fraction of the run over which the lr ramps smoothly to 0
     seed: int = 0  # model init and batch sampling
@@ -394,8 +398,10 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     output = Path(cfg.output)
     if cfg.steps <= 0 and cfg.minutes <= 0:
         raise McDenoiseError("give a budget: --steps N and/or --minutes M")
+    cfg = replace(cfg, batch=cfg.batch or AUTO_BATCH.get(device.type, AUTO_BATCH["cpu"]),
+                  crop=cfg.crop or AUTO_CROP.get(device.type, AUTO_CROP["cpu"]))  # stored resolved: --resume keeps them
     if cfg.batch < 1 or cfg.crop < 8:
-        raise McDenoiseError("--batch must be >= 1 and --crop >= 8")
+        raise McDenoiseError("--batch must be >= 1 and --crop >= 8 (or 0 for the device's default)")
     if not math.isfinite(cfg.lr) or cfg.lr < 0:
         raise McDenoiseError(f"--lr must be a positive number (or 0 for the default), not {cfg.lr}")
     if not 0 <= cfg.rampdown <= 1:

@@ -103,3 +103,13 @@ def test_torchrun_fit_on_one_gpu(tmp_path: Path) -> None:
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert load_checkpoint(out)["step"] == 6
+
+
+def test_fit_takes_the_devices_batch_and_crop(tmp_path: Path) -> None:
+    """The paper's 4 x 64^2 leaves a GPU idle (launch-bound): fit defaults to 32 x 128^2 there."""
+    scene = make_scene(tmp_path, views=3, renders=4, size=(160, 160))
+    out = tmp_path / "auto.pt"
+    fit(TrainConfig(scenes=[str(scene)], output=str(out), init="scratch", size="tiny", steps=2, device=DEVICE),
+        progress=False)
+    cfg = load_checkpoint(out)["train_config"]
+    assert (cfg["batch"], cfg["crop"]) == ((32, 128) if DEVICE.startswith("cuda") else (4, 64))

@@ -548,3 +548,13 @@ def test_fine_tune_widened(tmp_path: Path, tiny_scene: Path, monkeypatch: pytest
     with pytest.raises(McDenoiseError, match="at least the old one"):
         fit(replace(first, output=str(tmp_path / "c.pt"), init=str(tmp_path / "b.pt"), size="tiny"), progress=False)
     assert not (tmp_path / "c.pt").exists()
+
+
+def test_batch_and_crop_default_to_the_devices_and_are_stored(tmp_path: Path) -> None:
+    """0 = the device's default (4 x 64^2 on a CPU), written resolved so that --resume on a GPU keeps it."""
+    scene = make_scene(tmp_path, views=3, renders=4, size=(96, 96))
+    out = tmp_path / "m.pt"
+    assert main(["fit", str(scene), "-o", str(out), "--init", "scratch", "--size", "tiny", "--steps", "2",
+                 "--device", "cpu"]) == 0
+    cfg = load_checkpoint(out)["train_config"]
+    assert (cfg["batch"], cfg["crop"]) == (train.AUTO_BATCH["cpu"], train.AUTO_CROP["cpu"]) == (4, 64)

@@ -103,8 +103,9 @@ def add_parser(sub: Any) -> None:
                    help="train a color-only model (renders need no albedo/normal; lower quality)")
     p.add_argument("--steps", type=int, help="optimizer steps")
     p.add_argument("--minutes", type=float, help="wall-clock budget in minutes (with or instead of --steps)")
-    p.add_argument("--batch", type=int, default=4, help="crops per step (default 4, as in the paper)")
-    p.add_argument("--crop", type=int, default=64, help="crop side in pixels (default 64)")
+    p.add_argument("--batch", type=int, default=0,
+                   help="crops per step (default: 4 on a CPU, as in the paper; 32 on a GPU)")
+    p.add_argument("--crop", type=int, default=0, help="crop side in pixels (default: 64 on a CPU, 128 on a GPU)")
     p.add_argument("--lr", type=float,
                    help="Adam learning rate (default 3e-4 from scratch, 1e-4 when fine-tuning); with --resume: a new "
                         "peak lr for the rest of the run (a warm restart)")
