@@ -58,6 +58,13 @@ def n2n_forward(v: Any) -> Any:
     return (v / (1.0 + v)) ** (1.0 / N2N_GAMMA)
 
 
+def n2n_slope(v: Any) -> Any:
+    """Derivative of `n2n_forward` at linear radiance v (clamped to a tiny positive value: infinite at 0)."""
+    v = _clamp(v, 1e-8, RADIANCE_MAX)
+    g = 1.0 / N2N_GAMMA
+    return g * (v / (1.0 + v)) ** (g - 1.0) / (1.0 + v) ** 2
+
+
 def n2n_inverse(t: Any) -> Any:
     """Linear radiance from a Noise2Noise-tonemapped value."""
     u = _clamp(t, 0.0, N2N_MAX) ** N2N_GAMMA

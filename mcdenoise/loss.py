@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from mcdenoise import color
+
 HDR_EPS = 0.01  # the paper's constant in the denominator
 
 
@@ -31,20 +33,24 @@ def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, win
 
 def validation_loss(pred: np.ndarray, target: np.ndarray, noisy_input: np.ndarray, eps: float = HDR_EPS,
                     radius: int = 3) -> np.ndarray:
-    """Per-pixel relative squared error of `pred` against an independent noisy `target`, for comparing models.
+    """Per-pixel squared error of `pred` against an independent noisy `target`, weighted as tonemapped PSNR
+    sees it, for comparing models. Arrays are (3, H, W) linear; returns (H, W).
 
-    Its weights come from a blur of the noisy input's luminance, never from the prediction: with
-    L_HDR's weight 1/(f+eps)^2 the target's own noise, Var(y)/(f+eps)^2, shrinks as f grows, so a
-    brighter model would look better. With weights fixed per pixel the noise adds the same constant for
-    every model, and the difference between models is their clean error. Arrays are (3, H, W) linear.
+    The weight is the squared slope of the PSNR tonemap (`color.n2n_slope`) at a blur of the noisy
+    input's luminance, never at the prediction: with L_HDR's weight 1/(f+eps)^2 the target's own noise,
+    Var(y)/(f+eps)^2, shrinks as f grows, so a brighter model would look better. With weights fixed per
+    pixel the noise adds the same constant for every model, and the difference between models is their
+    clean error, to first order the tonemapped error PSNR measures. (The relative weight 1/(lum+eps)^2 used
+    before stop 21 leaned so far to dark pixels that a fit gaining 0.4 dB on another camera of the scene
+    did not pass the test; BENCHMARKS.md.)
     """
     lum = noisy_input.mean(axis=0)
     k = 2 * radius + 1
     padded = np.pad(lum, radius, mode="edge")
     c = np.cumsum(np.cumsum(np.pad(padded, ((1, 0), (1, 0))), axis=0), axis=1)  # box blur via integral image
     blurred = (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
-    weight = (np.maximum(blurred, 0.0) + eps) ** -2
-    return ((pred - target) ** 2 * weight).mean(axis=0)  # (H, W): per-pixel error, averaged by the caller
+    weight = color.n2n_slope(np.maximum(blurred, 0.0) + eps) ** 2
+    return ((pred - target) ** 2).mean(axis=0) * weight  # (H, W): per-pixel error, averaged by the caller
 
 
 def block_means(error: np.ndarray, block: int = 16) -> np.ndarray:

@@ -220,8 +220,13 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
             rels.append(relmse(out, ref))
             lums.append(abs(luminance_ratio(out.transpose(1, 2, 0), ref.transpose(1, 2, 0)) - 1.0))
         elif len(view.renders) > 1:
-            b = cache.get(view.renders[1]).color[:, r0:r1]
-            error = validation_loss(out * a.exposure, b * a.exposure, a.color[:, r0:r1] * a.exposure)
+            # Each render of the held-out pair is the input once and the other's target once: two
+            # measurements of the same error, for a test that can tell a real gain from the targets' noise.
+            # Linear values as rendered, like PSNR (the tonemap's slope is not scale-invariant).
+            b = cache.get(view.renders[1])
+            out_b = pipe(to(b.color), to(b.albedo), to(b.normal))[0].float().cpu().numpy()[:, r0:r1]
+            ca, cb = (np.asarray(f.color[:, r0:r1], np.float32) for f in (a, b))
+            error = 0.5 * (validation_loss(out, cb, ca) + validation_loss(out_b, ca, cb))
             losses.append(float(error.mean()))
             blocks.append(block_means(error))
     metrics: dict[str, float] = {}

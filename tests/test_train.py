@@ -509,6 +509,22 @@ def test_validation_loss_does_not_reward_a_brighter_model() -> None:
     assert validation_loss(right, target, noisy_input).mean() < validation_loss(bright, target, noisy_input).mean()
 
 
+def test_validation_loss_ranks_models_as_psnr_does() -> None:
+    """A model 40% off in a near-black area but exact where it is lit beats one 12% off where it is lit, in
+    tonemapped PSNR; the validation ranks them the same way (its weights before stop 21, 1/(lum+0.01)^2,
+    ranked them the other way, and held back fits that helped)."""
+    from mcdenoise.loss import validation_loss
+    from mcdenoise.metrics import psnr_tonemapped
+
+    clean = np.full((3, 32, 64), 0.2, np.float32)
+    clean[:, :, :32] = 0.005  # a near-black half and a lit half
+    dark_off, lit_off = clean.copy(), clean.copy()
+    dark_off[:, :, :32] *= 1.4
+    lit_off[:, :, 32:] *= 1.118
+    assert psnr_tonemapped(dark_off, clean) > psnr_tonemapped(lit_off, clean) + 2
+    assert validation_loss(dark_off, clean, clean).mean() < validation_loss(lit_off, clean, clean).mean()
+
+
 def test_best_model_needs_a_significant_improvement_against_noisy_targets() -> None:
     """A new model whose validation error is lower by less than the noise does not replace the best."""
     from mcdenoise.train import BestModel

@@ -1,0 +1,174 @@
+"""How `fit` picks its model: every validation's paired block errors against the starting model's, and
+the held-out camera's score of the weights at each validation, for a few quality-set scenes.
+
+    python benchmarks/fit_selection_probe.py --data data/quality10 --scenes cornell interior glass --minutes 10
+
+For each scene: `fit` the model on the scene's other camera (`<data>/fit/<scene>`) with --patience 0, as
+`mcdenoise fit` would (held-out renders, bottom rows); at each validation record the per-16x16-block
+validation errors and the weights, then score those weights on the evaluated camera
+(`<data>/spp4/<scene>/cam0_*`, against its reference). Prints, per validation, the paired tests `fit`
+could use (mean: today's; median and sign: robust to a few firefly blocks) and PSNR / relMSE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import mcdenoise.train as train_mod
+from mcdenoise.exr import read_frame
+from mcdenoise.infer import Denoiser
+from mcdenoise.loss import block_means
+from mcdenoise.metrics import psnr_tonemapped, relmse
+from mcdenoise.pipeline import DenoisePipeline
+from mcdenoise.train import TrainConfig, fit
+
+GAMMA = 1 / 2.2  # the PSNR tonemap's exponent
+
+
+def paired_tests(new: np.ndarray, base: np.ndarray) -> dict[str, float]:
+    """z-scores of `new` being lower than `base` per block (positive: better): mean, median (bootstrap), sign."""
+    d = new - base
+    n = len(d)
+    z_mean = -float(d.mean()) / max(float(d.std(ddof=1)) / math.sqrt(n), 1e-12)
+    rng = np.random.default_rng(0)
+    medians = np.median(d[rng.integers(0, n, size=(500, n))], axis=1)
+    z_median = -float(np.median(d)) / max(float(medians.std()), 1e-12)
+    wins = float((d < 0).sum())
+    z_sign = (wins - n / 2) / math.sqrt(n / 4)
+    return {"z_mean": z_mean, "z_median": z_median, "z_sign": z_sign, "wins": wins / n}
+
+
+def blur(lum: np.ndarray, radius: int = 3) -> np.ndarray:
+    """Box blur of an (H, W) map (edges repeated)."""
+    k = 2 * radius + 1
+    c = np.cumsum(np.cumsum(np.pad(np.pad(lum, radius, mode="edge"), ((1, 0), (1, 0))), axis=0), axis=1)
+    return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
+
+
+def tonemap_weight(noisy: np.ndarray, eps: float = 0.01) -> np.ndarray:
+    """(H, W) squared slope of the PSNR tonemap at the blurred noisy luminance: fixed per pixel (unbiased),
+    and to first order the tonemapped squared error PSNR measures."""
+    v = np.maximum(blur(noisy.mean(axis=0)), 0.0) + eps
+    slope = GAMMA * (v / (1 + v)) ** (GAMMA - 1) / (1 + v) ** 2
+    return slope**2
+
+
+def linearized_error(pred: np.ndarray, target: np.ndarray, noisy: np.ndarray, eps: float = 0.01,
+                     anchor: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) squared error between the tonemapped prediction and the target's tonemap linearized at p, the
+    blurred noisy input (per channel): T(p) + T'(p) (y - p) is linear in y, so its noise adds the same
+    constant for every model (unbiased), while the prediction enters tonemapped, as PSNR sees it."""
+    k = 3
+    p = (np.stack([np.maximum(blur(c, k), 0.0) for c in noisy]) if anchor is None else np.maximum(anchor, 0.0)) + eps
+    slope = GAMMA * (p / (1 + p)) ** (GAMMA - 1) / (1 + p) ** 2
+    tm = lambda v: (np.maximum(v, 0.0) / (1 + np.maximum(v, 0.0))) ** GAMMA  # noqa: E731
+    return ((tm(pred) - (tm(p) + slope * (target - p))) ** 2).mean(axis=0)
+
+
+ANCHORS: dict = {}  # (view label, render) -> the first validated model's prediction: the linearization point
+
+
+@torch.no_grad()
+def alt_blocks(net, views, cache, device) -> dict[str, np.ndarray]:  # noqa: ANN001 - validate's own arguments
+    """Per-block errors of other unbiased validations on the held-out pair: tonemap-slope weights on the
+    bottom rows (tm), the same with both renders as input in turn (tm2), and on the whole frame (tmfull)."""
+    pipe = DenoisePipeline(net).eval()
+    out: dict[str, list] = {"tm": [], "tm2": [], "tmfull": [], "lin2": [], "anc2": []}
+    for view in views:
+        if len(view.renders) < 2 or view.reference is not None:
+            continue
+        frames = [cache.get(r) for r in view.renders[:2]]
+        to = lambda arr: torch.from_numpy(np.asarray(arr, np.float32))[None].to(device)  # noqa: E731
+        preds = [pipe(to(f.color), to(f.albedo), to(f.normal))[0].float().cpu().numpy() for f in frames]
+        r0, r1 = view.row_range(preds[0].shape[1])
+        errs, lins, ancs = [], [], []
+        for i in (0, 1):
+            noisy, target = frames[i].color.astype(np.float32), frames[1 - i].color.astype(np.float32)
+            errs.append(((preds[i] - target) ** 2).mean(axis=0) * tonemap_weight(noisy))
+            lins.append(linearized_error(preds[i], target, noisy))
+            anchor = ANCHORS.setdefault((view.label, i), preds[i])
+            ancs.append(linearized_error(preds[i], target, noisy, anchor=anchor))
+        out["tm"].append(block_means(errs[0][r0:r1]))
+        out["tm2"].append(block_means(0.5 * (errs[0] + errs[1])[r0:r1]))
+        out["tmfull"].append(block_means(0.5 * (errs[0] + errs[1])))
+        out["lin2"].append(block_means(0.5 * (lins[0] + lins[1])[r0:r1]))
+        out["anc2"].append(block_means(0.5 * (ancs[0] + ancs[1])[r0:r1]))
+    return {k: np.concatenate(v) for k, v in out.items() if v}
+
+
+def score(weights: dict[str, torch.Tensor], ckpt_template: dict, eval_dir: Path) -> dict[str, float]:
+    """PSNR / relMSE of the weights on the evaluated camera's box and gaussian views."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.pt"
+        torch.save({**ckpt_template, "model": weights, "best": None, "ema": None}, path)
+        den = Denoiser(str(path), backend="torch", device="cpu")
+        out = {}
+        for view in sorted(eval_dir.glob("cam0_*")):
+            frame = read_frame(view / "render_000.exr")
+            ref = read_frame(view / "reference.exr").color
+            y = den.denoise_arrays(frame.color, frame.albedo, frame.normal)
+            name = view.name.split("_", 1)[1]
+            out[f"{name}_psnr"] = psnr_tonemapped(y.transpose(2, 0, 1), ref.transpose(2, 0, 1))
+            out[f"{name}_relmse"] = relmse(y, ref)
+        return out
+
+
+def probe(data: Path, scene: str, model: str, minutes: float, out_dir: Path) -> list[dict]:
+    """Fit one scene and score every validation's weights."""
+    records: list[dict] = []
+    real_validate = train_mod.validate
+
+    def recording_validate(net, views, cache, device):  # noqa: ANN001, ANN202 - validate's own signature
+        metrics = real_validate(net, views, cache, device)
+        state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+        records.append({"blocks": metrics.get("val_blocks"), "val_loss": metrics.get("val_loss"), "state": state,
+                        "alt": alt_blocks(net, views, cache, device)})
+        return metrics
+
+    train_mod.validate = recording_validate
+    ANCHORS.clear()
+    try:
+        output = out_dir / f"{scene}.pt"
+        fit(TrainConfig(scenes=[str(data / "fit" / scene)], output=str(output), init=model, minutes=minutes,
+                        patience=0, val_every=500, checkpoint_minutes=1e9), progress=False)
+    finally:
+        train_mod.validate = real_validate
+    template = torch.load(output, map_location="cpu", weights_only=True)
+    base = records[0]["blocks"]
+    rows = []
+    for i, rec in enumerate(records):
+        row = {"scene": scene, "validation": i, "val_loss": rec["val_loss"], **paired_tests(rec["blocks"], base)}
+        for name, blocks in rec["alt"].items():
+            row[f"z_{name}"] = paired_tests(blocks, records[0]["alt"][name])["z_mean"]
+        row.update(score(rec["state"], template, data / "spp4" / scene))
+        rows.append(row)
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+    return rows
+
+
+def main() -> None:
+    """Run the probe and write its rows as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("data/quality10"))
+    parser.add_argument("--scenes", nargs="+", default=["cornell", "interior", "glass"])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--json", type=Path, help="write every row here")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for scene in args.scenes:
+            rows += probe(args.data, scene, args.model, args.minutes, Path(tmp))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
