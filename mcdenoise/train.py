@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 WARMUP_STEPS = 50  # linear lr warm-up: keeps Adam's first steps from wrecking a pretrained model
 VAL_FRAMES = 8  # at most this many validation views are denoised at each validation
+VAL_CRITERION = "tonemap-slope"  # of `val_loss` (`loss.validation_loss`); "" in checkpoints before stop 21
 # Batch and crop by device type: the paper's 4 x 64^2 on CPUs; on a GPU that size is launch-bound (an H100
 # trained 1.5 M px/s with it, 18 M px/s with 32 x 128^2, and a 1-minute fit gained more; BENCHMARKS.md stop 21).
 AUTO_BATCH = {"cpu": 4, "cuda": 32}
@@ -324,6 +325,7 @@ class BestModel:
         self.state: dict[str, torch.Tensor] | None = None
         self.stale = 0  # validations since the last new best
         self.blocks: np.ndarray | None = None  # the best model's per-block validation errors
+        self.criterion = VAL_CRITERION  # what `val_loss` measured when the best was validated
 
     def update(self, step: int, metrics: dict[str, float], net: nn.Module, blocks: np.ndarray | None = None) -> bool:
         """Record a validation; keep a copy of the weights when it is the best. True when it is.
@@ -359,12 +361,18 @@ class BestModel:
         """For the checkpoint (so that --resume keeps the best model)."""
         blocks = None if self.blocks is None else torch.from_numpy(np.asarray(self.blocks, np.float64))
         return {"step": self.step, "value": self.value, "key": self.key, "stale": self.stale, "model": self.state,
-                "blocks": blocks}  # tensors only: checkpoints load with weights_only
+                "blocks": blocks, "criterion": self.criterion}  # tensors and plain types: weights_only loads
 
     def load(self, d: dict[str, Any]) -> None:
         """Restore from a checkpoint."""
         self.step, self.value, self.key, self.stale, self.state = d["step"], d["value"], d["key"], d["stale"], d["model"]
         self.blocks = None if d.get("blocks") is None else d["blocks"].numpy()
+        self.criterion = d.get("criterion", "")
+
+    @property
+    def outdated(self) -> bool:
+        """True when the best was measured with another `val_loss` than this version's (a resumed old run)."""
+        return self.key == "val_loss" and self.state is not None and self.criterion != VAL_CRITERION
 
 
 @contextlib.contextmanager
@@ -507,6 +515,14 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         step, elapsed_before = int(ckpt["step"]), float(ckpt.get("elapsed", 0.0))
         if ckpt.get("best"):
             best.load(ckpt["best"])
+        if best.outdated and val_views and dist_info.main:
+            # Measure the best weights again, so that the validations to come are compared with it on one scale.
+            judge = copy.deepcopy(net)
+            judge.load_state_dict(best.state)
+            remeasured = validate(judge, val_views, cache, device)
+            best.value, best.blocks, best.criterion = remeasured["val_loss"], remeasured.get("val_blocks"), VAL_CRITERION
+            log.info("measured the best model (step %d) again with this version's validation: val_loss %.4g",
+                     best.step, best.value)
     log_path, curve_path = _log_paths(output)
     rows = _read_log(log_path, step) if (ckpt is not None and dist_info.main) else []
     summary = {"train_views": len(train_views), "val_views": len(val_views), "crop": crop, "lr": base_lr,

@@ -574,3 +574,20 @@ def test_batch_and_crop_default_to_the_devices_and_are_stored(tmp_path: Path) ->
                  "--device", "cpu"]) == 0
     cfg = load_checkpoint(out)["train_config"]
     assert (cfg["batch"], cfg["crop"]) == (train.AUTO_BATCH["cpu"], train.AUTO_CROP["cpu"]) == (4, 64)
+
+
+def test_resume_measures_an_old_best_again_with_this_versions_validation(tmp_path: Path) -> None:
+    """A run validated with an older `val_loss` (another scale) resumes comparing new validations with its
+    best measured again, not with a number from another criterion."""
+    scene = make_scene(tmp_path, views=1, renders=4, size=(64, 64), reference=False)  # a held-out noisy pair
+    out = tmp_path / "m.pt"
+    cfg = train.TrainConfig(scenes=[str(scene)], output=str(out), init="scratch", size="tiny", steps=4, batch=2,
+                            crop=32, val_every=2, patience=0)
+    fit(cfg, progress=False)
+    ckpt = torch.load(out, weights_only=True)
+    assert ckpt["best"]["key"] == "val_loss" and ckpt["best"]["criterion"] == train.VAL_CRITERION
+    ckpt["best"].update(criterion="", value=1e9, blocks=ckpt["best"]["blocks"] * 1e9)  # as if from an old version
+    torch.save(ckpt, out)
+    fit(train.TrainConfig(**{**cfg.__dict__, "steps": 6}), resume=True, progress=False)
+    best = torch.load(out, weights_only=True)["best"]
+    assert best["criterion"] == train.VAL_CRITERION and best["value"] < 1e3
