@@ -42,7 +42,7 @@ WARMUP_STEPS = 50  # linear lr warm-up: keeps Adam's first steps from wrecking a
 VAL_FRAMES = 8  # at most this many validation views are denoised at each validation
 VAL_CRITERION = "tonemap-slope"  # of `val_loss` (`loss.validation_loss`); "" in checkpoints before stop 21
 # Batch and crop by device type: the paper's 4 x 64^2 on CPUs; on a GPU that size is launch-bound (an H100
-# trained 1.5 M px/s with it, 18 M px/s with 32 x 128^2, and a 1-minute fit gained more; BENCHMARKS.md stop 21).
+# trained 1.5 M px/s with it and 18 M px/s with 32 x 128^2; BENCHMARKS.md stop 21).
 AUTO_BATCH = {"cpu": 4, "cuda": 32}
 AUTO_CROP = {"cpu": 64, "cuda": 128}
 
