@@ -7,7 +7,10 @@ For each scene: `fit` the model on the scene's other camera (`<data>/fit/<scene>
 `mcdenoise fit` would (held-out renders, bottom rows); at each validation record the per-16x16-block
 validation errors and the weights, then score those weights on the evaluated camera
 (`<data>/spp4/<scene>/cam0_*`, against its reference). Prints, per validation, the paired tests `fit`
-could use (mean: today's; median and sign: robust to a few firefly blocks) and PSNR / relMSE.
+could use (mean: `fit`'s own; median and sign: robust to a few firefly blocks, but biased under skewed
+noise; tm / tm2: `loss.validation_loss` on one / both renders of the pair as input; lin2 / anc2: the
+tonemapped prediction against the target's tonemap linearized at the blurred input / the first model's
+output, unstable) and PSNR / relMSE.
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ import torch
 import mcdenoise.train as train_mod
 from mcdenoise.exr import read_frame
 from mcdenoise.infer import Denoiser
-from mcdenoise.loss import block_means
+from mcdenoise import color
+from mcdenoise.loss import block_means, box_blur, validation_loss
 from mcdenoise.metrics import psnr_tonemapped, relmse
 from mcdenoise.pipeline import DenoisePipeline
 from mcdenoise.train import TrainConfig, fit
 
-GAMMA = 1 / 2.2  # the PSNR tonemap's exponent
 
 
 def paired_tests(new: np.ndarray, base: np.ndarray) -> dict[str, float]:
@@ -45,31 +48,14 @@ def paired_tests(new: np.ndarray, base: np.ndarray) -> dict[str, float]:
     return {"z_mean": z_mean, "z_median": z_median, "z_sign": z_sign, "wins": wins / n}
 
 
-def blur(lum: np.ndarray, radius: int = 3) -> np.ndarray:
-    """Box blur of an (H, W) map (edges repeated)."""
-    k = 2 * radius + 1
-    c = np.cumsum(np.cumsum(np.pad(np.pad(lum, radius, mode="edge"), ((1, 0), (1, 0))), axis=0), axis=1)
-    return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
-
-
-def tonemap_weight(noisy: np.ndarray, eps: float = 0.01) -> np.ndarray:
-    """(H, W) squared slope of the PSNR tonemap at the blurred noisy luminance: fixed per pixel (unbiased),
-    and to first order the tonemapped squared error PSNR measures."""
-    v = np.maximum(blur(noisy.mean(axis=0)), 0.0) + eps
-    slope = GAMMA * (v / (1 + v)) ** (GAMMA - 1) / (1 + v) ** 2
-    return slope**2
-
-
 def linearized_error(pred: np.ndarray, target: np.ndarray, noisy: np.ndarray, eps: float = 0.01,
                      anchor: np.ndarray | None = None) -> np.ndarray:
     """(H, W) squared error between the tonemapped prediction and the target's tonemap linearized at p, the
     blurred noisy input (per channel): T(p) + T'(p) (y - p) is linear in y, so its noise adds the same
     constant for every model (unbiased), while the prediction enters tonemapped, as PSNR sees it."""
-    k = 3
-    p = (np.stack([np.maximum(blur(c, k), 0.0) for c in noisy]) if anchor is None else np.maximum(anchor, 0.0)) + eps
-    slope = GAMMA * (p / (1 + p)) ** (GAMMA - 1) / (1 + p) ** 2
-    tm = lambda v: (np.maximum(v, 0.0) / (1 + np.maximum(v, 0.0))) ** GAMMA  # noqa: E731
-    return ((tm(pred) - (tm(p) + slope * (target - p))) ** 2).mean(axis=0)
+    p = (np.stack([np.maximum(box_blur(c, 3), 0.0) for c in noisy]) if anchor is None else np.maximum(anchor, 0.0)) + eps
+    linear_target = color.n2n_forward(p) + color.n2n_slope(p) * (target - p)
+    return ((color.n2n_forward(pred) - linear_target) ** 2).mean(axis=0)
 
 
 ANCHORS: dict = {}  # (view label, render) -> the first validated model's prediction: the linearization point
@@ -91,7 +77,7 @@ def alt_blocks(net, views, cache, device) -> dict[str, np.ndarray]:  # noqa: ANN
         errs, lins, ancs = [], [], []
         for i in (0, 1):
             noisy, target = frames[i].color.astype(np.float32), frames[1 - i].color.astype(np.float32)
-            errs.append(((preds[i] - target) ** 2).mean(axis=0) * tonemap_weight(noisy))
+            errs.append(validation_loss(preds[i], target, noisy))  # the weights `fit` uses since stop 21
             lins.append(linearized_error(preds[i], target, noisy))
             anchor = ANCHORS.setdefault((view.label, i), preds[i])
             ancs.append(linearized_error(preds[i], target, noisy, anchor=anchor))

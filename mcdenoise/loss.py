@@ -31,6 +31,13 @@ def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, win
     return ((pred - target) ** 2 * weight).mean()
 
 
+def box_blur(image: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over the (2 radius + 1)^2 box around each pixel of an (H, W) map, edges repeated (integral image)."""
+    k = 2 * radius + 1
+    c = np.cumsum(np.cumsum(np.pad(np.pad(image, radius, mode="edge"), ((1, 0), (1, 0))), axis=0), axis=1)
+    return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
+
+
 def validation_loss(pred: np.ndarray, target: np.ndarray, noisy_input: np.ndarray, eps: float = HDR_EPS,
                     radius: int = 3) -> np.ndarray:
     """Per-pixel squared error of `pred` against an independent noisy `target`, weighted as tonemapped PSNR
@@ -44,11 +51,7 @@ def validation_loss(pred: np.ndarray, target: np.ndarray, noisy_input: np.ndarra
     before stop 21 leaned so far to dark pixels that a fit gaining 0.4 dB on another camera of the scene
     did not pass the test; BENCHMARKS.md.)
     """
-    lum = noisy_input.mean(axis=0)
-    k = 2 * radius + 1
-    padded = np.pad(lum, radius, mode="edge")
-    c = np.cumsum(np.cumsum(np.pad(padded, ((1, 0), (1, 0))), axis=0), axis=1)  # box blur via integral image
-    blurred = (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
+    blurred = box_blur(noisy_input.mean(axis=0), radius)
     weight = color.n2n_slope(np.maximum(blurred, 0.0) + eps) ** 2
     return ((pred - target) ** 2).mean(axis=0) * weight  # (H, W): per-pixel error, averaged by the caller
 
