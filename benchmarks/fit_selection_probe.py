@@ -4,13 +4,12 @@ the held-out camera's score of the weights at each validation, for a few quality
     python benchmarks/fit_selection_probe.py --data data/quality10 --scenes cornell interior glass --minutes 10
 
 For each scene: `fit` the model on the scene's other camera (`<data>/fit/<scene>`) with --patience 0, as
-`mcdenoise fit` would (held-out renders, bottom rows); at each validation record the per-16x16-block
+`mcdenoise fit` would (held-out renders and tiles); at each validation record the per-16x16-block
 validation errors and the weights, then score those weights on the evaluated camera
 (`<data>/spp4/<scene>/cam0_*`, against its reference). Prints, per validation, the paired tests `fit`
 could use (mean: `fit`'s own; median and sign: robust to a few firefly blocks, but biased under skewed
-noise; tm / tm2: `loss.validation_loss` on one / both renders of the pair as input; lin2 / anc2: the
-tonemapped prediction against the target's tonemap linearized at the blurred input / the first model's
-output, unstable) and PSNR / relMSE.
+noise; tm: one render of the pair as input; tmfull: both, on the whole frame) and PSNR / relMSE.
+(Stop 21's variants on the bottom rows, and the linearized-tonemap ones it dropped, are in git history.)
 """
 
 from __future__ import annotations
@@ -27,8 +26,8 @@ import torch
 import mcdenoise.train as train_mod
 from mcdenoise.exr import read_frame
 from mcdenoise.infer import Denoiser
-from mcdenoise import color
-from mcdenoise.loss import block_means, box_blur, validation_loss
+from mcdenoise.data import holdout_tiles
+from mcdenoise.loss import block_means, masked_block_means, validation_loss
 from mcdenoise.metrics import psnr_tonemapped, relmse
 from mcdenoise.pipeline import DenoisePipeline
 from mcdenoise.train import TrainConfig, fit
@@ -48,44 +47,23 @@ def paired_tests(new: np.ndarray, base: np.ndarray) -> dict[str, float]:
     return {"z_mean": z_mean, "z_median": z_median, "z_sign": z_sign, "wins": wins / n}
 
 
-def linearized_error(pred: np.ndarray, target: np.ndarray, noisy: np.ndarray, eps: float = 0.01,
-                     anchor: np.ndarray | None = None) -> np.ndarray:
-    """(H, W) squared error between the tonemapped prediction and the target's tonemap linearized at p, the
-    blurred noisy input (per channel): T(p) + T'(p) (y - p) is linear in y, so its noise adds the same
-    constant for every model (unbiased), while the prediction enters tonemapped, as PSNR sees it."""
-    p = (np.stack([np.maximum(box_blur(c, 3), 0.0) for c in noisy]) if anchor is None else np.maximum(anchor, 0.0)) + eps
-    linear_target = color.n2n_forward(p) + color.n2n_slope(p) * (target - p)
-    return ((color.n2n_forward(pred) - linear_target) ** 2).mean(axis=0)
-
-
-ANCHORS: dict = {}  # (view label, render) -> the first validated model's prediction: the linearization point
-
-
 @torch.no_grad()
 def alt_blocks(net, views, cache, device) -> dict[str, np.ndarray]:  # noqa: ANN001 - validate's own arguments
-    """Per-block errors of other unbiased validations on the held-out pair: tonemap-slope weights on the
-    bottom rows (tm), the same with both renders as input in turn (tm2), and on the whole frame (tmfull)."""
+    """Per-block errors of other unbiased validations on the held-out pair: one render as input on the held-out
+    tiles (tm), and both renders in turn on the whole frame (tmfull: it includes pixels training saw)."""
     pipe = DenoisePipeline(net).eval()
-    out: dict[str, list] = {"tm": [], "tm2": [], "tmfull": [], "lin2": [], "anc2": []}
+    out: dict[str, list] = {"tm": [], "tmfull": []}
     for view in views:
         if len(view.renders) < 2 or view.reference is not None:
             continue
         frames = [cache.get(r) for r in view.renders[:2]]
         to = lambda arr: torch.from_numpy(np.asarray(arr, np.float32))[None].to(device)  # noqa: E731
         preds = [pipe(to(f.color), to(f.albedo), to(f.normal))[0].float().cpu().numpy() for f in frames]
-        r0, r1 = view.row_range(preds[0].shape[1])
-        errs, lins, ancs = [], [], []
-        for i in (0, 1):
-            noisy, target = frames[i].color.astype(np.float32), frames[1 - i].color.astype(np.float32)
-            errs.append(validation_loss(preds[i], target, noisy))  # the weights `fit` uses since stop 21
-            lins.append(linearized_error(preds[i], target, noisy))
-            anchor = ANCHORS.setdefault((view.label, i), preds[i])
-            ancs.append(linearized_error(preds[i], target, noisy, anchor=anchor))
-        out["tm"].append(block_means(errs[0][r0:r1]))
-        out["tm2"].append(block_means(0.5 * (errs[0] + errs[1])[r0:r1]))
+        errs = [validation_loss(preds[i], frames[1 - i].color.astype(np.float32), frames[i].color.astype(np.float32))
+                for i in (0, 1)]  # the weights `fit` uses since stop 21
+        labels = holdout_tiles(*preds[0].shape[1:]) if view.region == "held" else np.zeros(preds[0].shape[1:], int)
+        out["tm"].append(masked_block_means(errs[0], labels))
         out["tmfull"].append(block_means(0.5 * (errs[0] + errs[1])))
-        out["lin2"].append(block_means(0.5 * (lins[0] + lins[1])[r0:r1]))
-        out["anc2"].append(block_means(0.5 * (ancs[0] + ancs[1])[r0:r1]))
     return {k: np.concatenate(v) for k, v in out.items() if v}
 
 
@@ -119,7 +97,6 @@ def probe(data: Path, scene: str, model: str, minutes: float, out_dir: Path) -> 
         return metrics
 
     train_mod.validate = recording_validate
-    ANCHORS.clear()
     try:
         output = out_dir / f"{scene}.pt"
         fit(TrainConfig(scenes=[str(data / "fit" / scene)], output=str(output), init=model, minutes=minutes,

@@ -11,8 +11,11 @@ from mcdenoise import color
 HDR_EPS = 0.01  # the paper's constant in the denominator
 
 
-def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, window: int = 1) -> torch.Tensor:
+def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, window: int = 1,
+             mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean of (f(x) - y)^2 / (sg(f(x)) + eps)^2 with y the linear (never tonemapped) target; (N, 3, H, W) each.
+
+    `mask` (N, 1, H, W), 1 or 0: the mean over the pixels where it is 1 only (a shot's held-out tiles are 0).
 
     sg = stop-gradient: the denominator is a constant per pixel, so the minimiser is still the mean
     of the noisy targets (what makes Noise2Noise work). Negative predictions are clamped to 0 in the
@@ -28,7 +31,9 @@ def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, win
     if window > 1:
         f = torch.minimum(f, F.avg_pool2d(f, window, stride=1, padding=window // 2, count_include_pad=False))
     weight = (f + eps) ** -2
-    return ((pred - target) ** 2 * weight).mean()
+    if mask is None:
+        return ((pred - target) ** 2 * weight).mean()
+    return ((pred - target) ** 2 * (weight * mask)).sum() / (mask.sum() * pred.shape[1]).clamp(min=1.0)
 
 
 def box_blur(image: np.ndarray, radius: int) -> np.ndarray:
@@ -36,6 +41,14 @@ def box_blur(image: np.ndarray, radius: int) -> np.ndarray:
     k = 2 * radius + 1
     c = np.cumsum(np.cumsum(np.pad(np.pad(image, radius, mode="edge"), ((1, 0), (1, 0))), axis=0), axis=1)
     return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
+
+
+def masked_block_means(error: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Means of an (H, W) error map over the blocks an (H, W) int map numbers (-1: pixels left out), in
+    block order: `block_means` for a region that is not a rectangle (a shot's held-out tiles)."""
+    keep = labels >= 0
+    _, inverse = np.unique(labels[keep], return_inverse=True)
+    return np.bincount(inverse, weights=error[keep].astype(np.float64)) / np.bincount(inverse)
 
 
 def validation_loss(pred: np.ndarray, target: np.ndarray, noisy_input: np.ndarray, eps: float = HDR_EPS,

@@ -29,9 +29,9 @@ from tqdm import tqdm
 from mcdenoise.architecture import PRECISIONS
 from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 from mcdenoise.data import (FrameCache, PairSampler, Prefetcher, TeacherTargets, View, check_views, collect_views,
-                            split_renders, split_views)
+                            holdout_tiles, split_renders, split_views)
 from mcdenoise.errors import DataError, McDenoiseError
-from mcdenoise.loss import block_means, hdr_loss, validation_loss
+from mcdenoise.loss import block_means, hdr_loss, masked_block_means, validation_loss
 from mcdenoise.metrics import luminance_ratio, psnr_tonemapped, relmse
 from mcdenoise.model import PRESETS, UNet, count_parameters, grow
 from mcdenoise.pipeline import DenoisePipeline, network_input, network_output
@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 
 WARMUP_STEPS = 50  # linear lr warm-up: keeps Adam's first steps from wrecking a pretrained model
 VAL_FRAMES = 8  # at most this many validation views are denoised at each validation
-VAL_CRITERION = "tonemap-slope"  # of `val_loss` (`loss.validation_loss`); "" in checkpoints before stop 21
+# What `val_loss` measures (`loss.validation_loss` on a shot's held-out tiles): a best measured otherwise (""
+# before stop 21, "tonemap-slope" on the bottom rows in stop 21) is measured again when a run resumes.
+VAL_CRITERION = "tonemap-slope-tiles"
 # Batch and crop by device type: the paper's 4 x 64^2 on CPUs; on a GPU that size is launch-bound (an H100
 # trained 1.5 M px/s with it and 18 M px/s with 32 x 128^2; BENCHMARKS.md stop 21).
 AUTO_BATCH = {"cpu": 4, "cuda": 32}
@@ -213,23 +215,25 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
         a = cache.get(view.renders[0])
         to = lambda arr: torch.from_numpy(np.asarray(arr, np.float32))[None].to(device)  # noqa: E731
         out = pipe(to(a.color), to(a.albedo), to(a.normal))[0].float().cpu().numpy()  # (3, H, W) linear
-        r0, r1 = view.row_range(out.shape[1])  # measured on the view's band of rows (all by default)
-        out = out[:, r0:r1]
+        h, w = out.shape[1:]
+        mask = view.mask(h, w)  # measured on the view's held-out tiles (all pixels by default)
+        pick = (lambda arr: arr) if mask is None else (lambda arr: arr[..., mask])  # noqa: E731 - (3, n) or (n,)
         if view.reference is not None:
-            ref = cache.get(view.reference, need_aux=False).color[:, r0:r1]
-            psnrs.append(psnr_tonemapped(out, ref))
-            rels.append(relmse(out, ref))
-            lums.append(abs(luminance_ratio(out.transpose(1, 2, 0), ref.transpose(1, 2, 0)) - 1.0))
+            ref = pick(cache.get(view.reference, need_aux=False).color)
+            psnrs.append(psnr_tonemapped(pick(out), ref))
+            rels.append(relmse(pick(out), ref))
+            lums.append(abs(luminance_ratio(pick(out).reshape(3, -1).T, ref.reshape(3, -1).T) - 1.0))
         elif len(view.renders) > 1:
             # Each render of the held-out pair is the input once and the other's target once: two
             # measurements of the same error, for a test that can tell a real gain from the targets' noise.
-            # Linear values as rendered, like PSNR (the tonemap's slope is not scale-invariant).
+            # Linear values as rendered, like PSNR (the tonemap's slope is not scale-invariant). The whole
+            # frame is weighted (the input's blur needs its neighbours), then the held-out tiles are kept.
             b = cache.get(view.renders[1])
-            out_b = pipe(to(b.color), to(b.albedo), to(b.normal))[0].float().cpu().numpy()[:, r0:r1]
-            ca, cb = (np.asarray(f.color[:, r0:r1], np.float32) for f in (a, b))
-            error = 0.5 * (validation_loss(out, cb, ca) + validation_loss(out_b, ca, cb))
-            losses.append(float(error.mean()))
-            blocks.append(block_means(error))
+            out_b = pipe(to(b.color), to(b.albedo), to(b.normal))[0].float().cpu().numpy()
+            ca, cb = (np.asarray(f.color, np.float32) for f in (a, b))
+            error = 0.5 * (validation_loss(out, cb, ca) + validation_loss(out_b, ca, cb))  # (H, W)
+            losses.append(float(pick(error).mean()))
+            blocks.append(block_means(error) if mask is None else masked_block_means(error, holdout_tiles(h, w)))
     metrics: dict[str, float] = {}
     if psnrs:
         # val_lum: the worst view's |mean luminance / the reference's - 1| (energy gained or lost)
@@ -481,8 +485,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     cache = FrameCache(cfg.cache_mb * 2**20, need_aux=net.cfg.aux)
     check_views(train_views, cache, need_reference=cfg.target == "clean")
     check_views(val_views, cache, need_reference=True, desc="checking validation")
-    smallest = min(min(np.diff(v.row_range(shape[0]))[0], shape[1])
-                   for v in train_views for shape in [cache.get(v.renders[0]).color.shape[1:]])
+    smallest = min(min(cache.get(v.renders[0]).color.shape[1:]) for v in train_views)
     crop = min(cfg.crop, smallest) // align * align
     if crop < align:
         raise DataError(f"renders are {smallest} px on their short side; the model needs at least {align}")
@@ -601,7 +604,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                 raw = model(x)
             pred = network_output(raw, color_ * exposure.view(-1, 1, 1, 1), net.cfg)  # linear HDR
-            loss = hdr_loss(pred, y, window=cfg.loss_window)
+            weight = None if b.weight is None else to(b.weight)  # (N, 1, crop, crop): 0 on a shot's held-out tiles
+            loss = hdr_loss(pred, y, window=cfg.loss_window, mask=weight)
             if not torch.isfinite(loss):
                 raise McDenoiseError(f"loss became {float(loss)} at step {step}; lower --lr")
             opt.zero_grad(set_to_none=True)

@@ -474,24 +474,58 @@ def test_fit_keeps_the_best_validated_model_and_stops_when_it_stops_improving(
         assert torch.equal(saved[k].float(), v.float()), k
 
 
-def test_held_out_rows_are_never_trained_on(tmp_path: Path) -> None:
-    """A shot's own validation measures on rows training never crops from (no reward for memorizing the view)."""
-    from mcdenoise.data import split_renders
+def test_held_out_tiles_are_never_trained_on(tmp_path: Path) -> None:
+    """A shot's own validation measures on tiles spread over the frame that training never takes its loss on
+    (no reward for memorizing the view): every loss-weighted pixel is outside them, and they reach every
+    quarter of the frame (the bottom quarter alone held out before stop 22 missed what a fit gained)."""
+    from mcdenoise.data import holdout_tiles, split_renders
 
     view_dir = tmp_path / "shot" / "cam0"
     view_dir.mkdir(parents=True)
+    held = holdout_tiles(64, 48) >= 0
     color = np.full((64, 48, 3), 0.5, np.float32)
-    color[48:] = 100.0  # the bottom quarter is marked
+    color[held] = 100.0  # the held-out tiles are marked
     for i in range(4):
         write_render(view_dir / f"render_{i:03d}.exr", color, np.full_like(color, 0.5), np.dstack([color[..., :2] * 0, color[..., :1] * 0 + 1]))
     (view,) = collect_views([str(tmp_path / "shot")], "noisy")
     train_view, val_view = split_renders(view)
     assert len(train_view.renders) == 2 and len(val_view.renders) == 2
-    assert val_view.row_range(64) == (48, 64) and train_view.row_range(64) == (0, 48)
+    assert np.array_equal(val_view.mask(64, 48), held) and np.array_equal(train_view.mask(64, 48), ~held)
+    assert 0.15 < held.mean() < 0.35
+    for top, left in ((0, 0), (0, 24), (32, 0), (32, 24)):  # every quarter of the frame holds some out
+        assert held[top:top + 32, left:left + 24].any()
     sampler = PairSampler([train_view], FrameCache(2**26), crop=16)
     for seed in range(20):
         batch = sampler.sample(np.random.default_rng(seed), 8)
-        assert batch.target.max() < 1.0 and batch.color.max() < 1.0
+        assert batch.weight is not None and batch.weight.shape == (8, 1, 16, 16)
+        counted = batch.weight[:, 0] > 0
+        assert (batch.target.max(axis=1)[counted] < 1.0).all() and (batch.target.max(axis=1)[~counted] > 1.0).all()
+    plain = PairSampler([view], FrameCache(2**26), crop=16).sample(np.random.default_rng(0), 2)
+    assert plain.weight is None  # ordinary training: no mask, the loss as before
+
+
+def test_masked_hdr_loss_is_the_mean_over_the_kept_pixels() -> None:
+    """hdr_loss with a mask averages over the kept pixels only; an all-ones mask changes nothing."""
+    from mcdenoise.loss import hdr_loss
+
+    rng = np.random.default_rng(0)
+    pred, target = (torch.from_numpy(rng.uniform(0, 2, (2, 3, 8, 8)).astype(np.float32)) for _ in range(2))
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[:, :, :4] = 1.0
+    assert torch.allclose(hdr_loss(pred, target, mask=mask), hdr_loss(pred[:, :, :4], target[:, :, :4]))
+    assert torch.allclose(hdr_loss(pred, target, mask=torch.ones(2, 1, 8, 8)), hdr_loss(pred, target))
+
+
+def test_masked_block_means_match_block_means_on_a_rectangle() -> None:
+    """The held-out tiles' block means are `block_means` of the same blocks."""
+    from mcdenoise.data import holdout_tiles
+    from mcdenoise.loss import block_means, masked_block_means
+
+    error = np.random.default_rng(0).uniform(0, 1, (256, 256))
+    labels = holdout_tiles(256, 256)
+    means = masked_block_means(error, labels)
+    assert len(means) == 64  # 16 held-out 32-px tiles of 4 16-px blocks
+    assert np.allclose(means[:2], block_means(error[32:48, 32:64]))
 
 
 def test_validation_loss_does_not_reward_a_brighter_model() -> None:

@@ -27,9 +27,10 @@ EPILOG = """examples:
 Each SCENE_DIR holds one folder per view with >= 2 noisy renders (different seeds) of that view;
 reference.exr, when present, is only used for validation metrics (or --target clean).
 Validation: one view is held out when there are 3 or more; with 1 or 2 views, each view with >= 4
-renders lends 2 of them instead, measured on the bottom quarter of the image that training never
-crops from (the Noise2Noise loss on an independent pair tracks the clean loss). The model written is
-the best validated one; fine-tuning stops once it stops improving (--patience).
+renders lends 2 of them instead, measured on tiles spread over the image (a quarter of it) that
+training never takes its loss on (the Noise2Noise loss on an independent pair tracks the clean
+loss). The model written is the best validated one; fine-tuning stops once it stops improving
+(--patience).
 Writes OUT, OUT's .log.jsonl (training log) and .curve.png; checkpoints every few minutes and on Ctrl-C.
 """
 
