@@ -4,6 +4,7 @@
 #   bash benchmarks/make_data.sh eval    # the 20 held-out views with references (about 30 min on 2 cores)
 #   bash benchmarks/make_data.sh train   # the shipped default's (v6) training set (about 30 min on 2 cores)
 #   bash benchmarks/make_data.sh extra   # training sets tried since v6 (rooms, Cycles), fit_scene.py and n2n_vs_clean.py data
+#   bash benchmarks/make_data.sh more    # stop 22: as much data again as v6's (train3, train3_2spp, train_lamps2; about 40 min)
 #   bash benchmarks/make_data.sh all
 #
 # Needs `pip install -e ".[render]"` in .venv (Mitsuba 3) and, for the Cycles sets, .venv-blender (README).
@@ -60,6 +61,18 @@ extra_b=(
     "$B render --procedural 12 --first-seed 100 -o data/train_cycles --backend blender --filter box --count 4 $R"
 )
 
+more_a=(
+    # stop 22: v6's training set again as large (seeds 112-247 never overlap it or the held-out 9000s)
+    "$M render --procedural 48 --first-seed 112 -o data/train3 --filter both --count 4 $R"
+    "$M render --procedural 40 --first-seed 184 -o data/train3 --filter both --count 4 $R"
+    "$M render --procedural 24 --first-seed 224 -o data/train3_2spp --filter both --count 4 --spp 2 --size 256"
+)
+more_b=(
+    "$M render --procedural 16 --family lamp --first-seed 32 -o data/train_lamps2 --filter box --count 12 $R"
+    "$M render --procedural 24 --first-seed 160 -o data/train3 --filter both --count 4 $R"
+    "$M render --procedural 16 --family lamp --first-seed 48 -o data/train_lamps2 --filter box --count 12 $R"
+)
+
 val_mix() {  # mixed validation set (names unique across folders): 2 Mitsuba procedural, 1 Mitsuba room, 2 Cycles scenes
     mkdir -p data/val_mix
     for d in heldout/proc_9000 heldout/proc_9001 heldout_rooms/room_9000; do ln -sfn "../$d" "data/val_mix/$(basename $d)"; done
@@ -81,6 +94,7 @@ case "${1:-}" in
     eval) run eval_mitsuba eval_cycles; val_mix ;;
     train) run train_a train_b ;;
     extra) run extra_a extra_b ;;
-    all) run eval_mitsuba eval_cycles; val_mix; run train_a train_b; run extra_a extra_b ;;
-    *) echo "usage: bash benchmarks/make_data.sh eval|train|extra|all" >&2; exit 2 ;;
+    more) run more_a more_b ;;
+    all) run eval_mitsuba eval_cycles; val_mix; run train_a train_b; run extra_a extra_b; run more_a more_b ;;
+    *) echo "usage: bash benchmarks/make_data.sh eval|train|extra|more|all" >&2; exit 2 ;;
 esac

@@ -1,0 +1,46 @@
+"""Copy a resumable training checkpoint with more scene directories added to its training set.
+
+    python benchmarks/extend_run.py RUN.pt NEW.pt --add data/train3/proc_* data/train_lamps2/lamp_*
+    mcdenoise fit --resume -o NEW.pt --minutes 280 --lr 1.5e-4 --rampdown 0.39
+
+`fit --resume` trains on the directories stored in the checkpoint (an exact continuation). This makes a
+copy whose continuation sees more data, with the model, optimizer, moving average and step kept, so a
+warm restart on more data compares with one on the same data (stop 18's run A) at the same state.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from mcdenoise.checkpoint import save_checkpoint
+
+
+def main() -> None:
+    """Write NEW with the added scene directories; refuse to overwrite anything."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a resumable checkpoint (with optimizer state)")
+    parser.add_argument("new", type=Path, help="the copy to write (must not exist)")
+    parser.add_argument("--add", nargs="+", required=True, help="scene directories to add to the training set")
+    args = parser.parse_args()
+    if args.new.exists():
+        parser.error(f"{args.new} exists; choose another name")
+    missing = [d for d in args.add if not Path(d).is_dir()]
+    if missing:
+        parser.error(f"not directories: {' '.join(missing)}")
+    ckpt = torch.load(args.run, map_location="cpu", weights_only=False)
+    if "optimizer" not in ckpt:
+        parser.error(f"{args.run} holds no optimizer state (a released model): nothing to resume")
+    cfg = dict(ckpt["train_config"])
+    added = [d for d in args.add if d not in cfg["scenes"]]
+    cfg["scenes"] = list(cfg["scenes"]) + added
+    cfg["output"] = str(args.new)
+    ckpt["train_config"] = cfg
+    save_checkpoint(args.new, ckpt)
+    print(f"{args.new}: {len(cfg['scenes'])} scene directories ({len(added)} added) from {args.run}, step {ckpt['step']}")
+
+
+if __name__ == "__main__":
+    main()
