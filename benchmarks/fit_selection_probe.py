@@ -61,8 +61,8 @@ def alt_blocks(net, views, cache, device) -> dict[str, np.ndarray]:  # noqa: ANN
         preds = [pipe(to(f.color), to(f.albedo), to(f.normal))[0].float().cpu().numpy() for f in frames]
         errs = [validation_loss(preds[i], frames[1 - i].color.astype(np.float32), frames[i].color.astype(np.float32))
                 for i in (0, 1)]  # the weights `fit` uses since stop 21
-        labels = holdout_tiles(*preds[0].shape[1:]) if view.region == "held" else np.zeros(preds[0].shape[1:], int)
-        out["tm"].append(masked_block_means(errs[0], labels))
+        held = view.region == "held"
+        out["tm"].append(masked_block_means(errs[0], holdout_tiles(*errs[0].shape)) if held else block_means(errs[0]))
         out["tmfull"].append(block_means(0.5 * (errs[0] + errs[1])))
     return {k: np.concatenate(v) for k, v in out.items() if v}
 
