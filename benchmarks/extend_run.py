@@ -39,7 +39,8 @@ def main() -> None:
     cfg["output"] = str(args.new)
     ckpt["train_config"] = cfg
     save_checkpoint(args.new, ckpt)
-    print(f"{args.new}: {len(cfg['scenes'])} scene directories ({len(added)} added) from {args.run}, step {ckpt['step']}")
+    print(f"{args.new}: {len(cfg['scenes'])} scene directories ({len(added)} added) from {args.run}, "
+          f"step {ckpt['step']}")
 
 
 if __name__ == "__main__":
