@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from mcdenoise.checkpoint import save_checkpoint
+from mcdenoise.checkpoint import load_checkpoint, save_checkpoint
+from mcdenoise.errors import McDenoiseError
 
 
 def main() -> None:
@@ -30,7 +29,11 @@ def main() -> None:
     missing = [d for d in args.add if not Path(d).is_dir()]
     if missing:
         parser.error(f"not directories: {' '.join(missing)}")
-    ckpt = torch.load(args.run, map_location="cpu", weights_only=False)
+    try:
+        ckpt = load_checkpoint(args.run)  # plain tensors only (weights_only), and a clear error for other files
+    except McDenoiseError as exc:
+        parser.error(str(exc))
+    ckpt.pop("path", None)  # added by load_checkpoint, not part of the file
     if "optimizer" not in ckpt:
         parser.error(f"{args.run} holds no optimizer state (a released model): nothing to resume")
     cfg = dict(ckpt["train_config"])
