@@ -575,6 +575,29 @@ def test_best_model_needs_a_significant_improvement_against_noisy_targets() -> N
     assert best.update(2, {"val_loss": float(clearly.mean())}, net, clearly) and best.step == 2
 
 
+def test_patience_waits_while_the_error_keeps_setting_records() -> None:
+    """Lower errors that are not yet significant keep the fit going; only validations without a record stop it."""
+    from mcdenoise.train import BestModel
+
+    net = torch.nn.Linear(1, 1)
+    rng = np.random.default_rng(0)
+    base = rng.gamma(1.0, 1.0, 400)
+    best = BestModel(patience=2)
+    best.update(0, {"val_loss": float(base.mean())}, net, base)
+    for step in range(1, 6):  # each a little lower than the last, each far inside the noise of the paired test
+        lower = base + rng.normal(0, 0.5, 400)
+        lower += base.mean() - lower.mean() - 1e-4 * step
+        assert not best.update(step, {"val_loss": float(lower.mean())}, net, lower)
+        assert best.step == 0 and best.stale == 0 and not best.should_stop
+    for step in range(6, 8):  # no new record: patience runs out
+        worse = base + 0.01
+        best.update(step, {"val_loss": float(worse.mean())}, net, worse)
+    assert best.should_stop and best.step == 0
+    restored = BestModel(patience=2)
+    restored.load(best.to_dict())
+    assert restored.lowest == best.lowest < best.value
+
+
 def test_more_validation_views_than_are_used_is_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Validation denoises at most VAL_FRAMES views; passing more must not go unnoticed."""
     from mcdenoise.train import VAL_FRAMES

@@ -144,8 +144,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--val", nargs="+", metavar="SCENE_DIR", help="extra scene directories to validate on")
     p.add_argument("--val-every", type=int, default=250, help="steps between validations (default 250)")
     p.add_argument("--patience", type=int, default=-1, metavar="N",
-                   help="stop after N validations without a new best (0: never; default 5 when fine-tuning, never "
-                        "from scratch); the model written is always the best validated one")
+                   help="stop after N validations without a new best or a new lowest error (0: never; default 5 "
+                        "when fine-tuning, never from scratch); the model written is always the best validated one")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="minutes between checkpoints")
     p.add_argument("--cache-mb", type=int, default=4096, help="memory for decoded frames (default 4096), and as much again for "
                    "--target teacher's targets")
