@@ -151,6 +151,10 @@ PRESETS: dict[str, ModelConfig] = {
     # `slim-mix` with wider 1/8 and 1/16 levels (45.3k multiply-adds, +9% time, 1.5x the parameters): more
     # capacity where low-frequency blotches are removed, at little cost.
     "slim-wide-mix": ModelConfig(enc=(16, 32, 48, 96, 128), dec=(32, 64, 128), head=(32, 16), pools=4, output="mixlog"),
+    # `wide-mix` with 1.5x the full-resolution encoder and head and wider coarse levels: 2.06x the multiply-adds
+    # (129.7k per pixel), 1.94x the parameters. A quality-first size; `fit --init default --size large-mix` grows
+    # v6 into it, computing what v6 does until training moves the added channels.
+    "large-mix": ModelConfig(enc=(48, 48, 64, 96, 128), dec=(64, 96, 128), head=(48, 32), pools=4, output="mixlog"),
     "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
 }
 
