@@ -373,8 +373,9 @@ class BestModel:
     def to_dict(self) -> dict[str, Any]:
         """For the checkpoint (so that --resume keeps the best model)."""
         blocks = None if self.blocks is None else torch.from_numpy(np.asarray(self.blocks, np.float64))
+        # tensors and plain types only: weights_only loads
         return {"step": self.step, "value": self.value, "key": self.key, "stale": self.stale, "model": self.state,
-                "blocks": blocks, "criterion": self.criterion, "lowest": self.lowest}  # tensors and plain types: weights_only loads
+                "blocks": blocks, "criterion": self.criterion, "lowest": self.lowest}
 
     def load(self, d: dict[str, Any]) -> None:
         """Restore from a checkpoint."""
