@@ -65,7 +65,7 @@ class TrainConfig:
     lr: float = 0.0  # Adam learning rate; 0 = 3e-4 from scratch (paper), 1e-4 when fine-tuning
     rampdown: float = 0.3  # final fraction of the run over which the lr ramps smoothly to 0
     seed: int = 0  # model init and batch sampling
-    target: str = "noisy"  # "noisy" (Noise2Noise), "mean", "teacher" (`data.TARGETS`) or "clean" (reference.exr; experiments)
+    target: str = "mean"  # "mean" or "noisy" (Noise2Noise), "teacher" (`data.TARGETS`) or "clean" (reference.exr; experiments)
     teacher: str = "default"  # target "teacher": the model denoising the mean of the other renders
     val_views: int = -1  # views held out for validation; -1 = 1 when there are several, else 0
     val_scenes: list[str] = field(default_factory=list)  # extra scene directories for validation only
@@ -327,11 +327,12 @@ class BestModel:
         self.value = math.nan
         self.key = ""
         self.state: dict[str, torch.Tensor] | None = None
-        self.stale = 0  # validations since the last new best or new lowest error
-        # The lowest error measured so far (point estimate), significant or not: while validation keeps setting
-        # such records the model is still improving, so patience waits even if no single step beats the best
-        # by two standard errors yet (stop 22: the Cornell fit stopped at 1,750 of ~6,000 steps on a slow,
-        # steady gain that the paired test only confirms over several validations).
+        self.stale = 0  # validations since the last new best or new record (`lowest`)
+        # The best point estimate measured so far, significant or not: the lowest `val_loss`, or the highest
+        # `val_psnr` when validation has references. While validation keeps setting such records the model
+        # is still improving, so patience waits even if no single step beats the best by two standard errors
+        # yet (stop 22: the Cornell fit stopped at 1,750 of ~6,000 steps on a slow, steady gain that the
+        # paired test only confirms over several validations).
         self.lowest = math.nan
         self.blocks: np.ndarray | None = None  # the best model's per-block validation errors
         self.criterion = VAL_CRITERION  # what `val_loss` measured when the best was validated
@@ -367,7 +368,7 @@ class BestModel:
 
     @property
     def should_stop(self) -> bool:
-        """True once `patience` validations in a row brought no new best."""
+        """True once `patience` validations in a row brought neither a new best nor a new record."""
         return self.patience > 0 and self.stale >= self.patience
 
     def to_dict(self) -> dict[str, Any]:
@@ -480,7 +481,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     # 2. Data: scan, check every frame up front (clear errors before any training), split validation.
     # Validation without references: the Noise2Noise loss on an independent pair estimates the clean loss
     # (plus a constant). Default: one held-out view when there are 3 or more; with 1 or 2 views (a shot's
-    # own renders), a pair of renders of each view that has >= 4, so that no view is lost to training.
+    # own renders), a pair of each view's renders on tiles that training never takes its loss on, so that
+    # no view and no render is lost to training.
     views = collect_views(cfg.scenes, cfg.target)
     n_val = cfg.val_views if cfg.val_views >= 0 else (1 if len(views) >= 3 and not cfg.val_scenes else 0)
     train_views, val_views = split_views(views, n_val)
@@ -489,8 +491,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         train_views = [t for t, _ in splits]
         val_views = [v for _, v in splits if v is not None]
         if not val_views:
-            log.warning("no view has 4 or more renders: no validation (render 4 or more to validate and keep the "
-                        "best model)")
+            log.warning("no view has 2 or more renders: no validation (render 2 or more of a view to validate "
+                        "and keep the best model)")
     if cfg.val_scenes:
         val_views += collect_views(cfg.val_scenes, validation=True)
     cache = FrameCache(cfg.cache_mb * 2**20, need_aux=net.cfg.aux)

@@ -441,12 +441,23 @@ def test_one_view_holds_out_a_pair_of_renders_for_validation(tmp_path: Path) -> 
     assert load_checkpoint(tmp_path / "m.pt")["best"]["step"] in (0, 2, 4)  # loads (plain tensors only)
 
 
-def test_two_views_each_lend_a_pair_of_renders(tmp_path: Path) -> None:
-    """A shot rendered with two filters keeps both views in training; each lends two of its renders."""
+def test_two_views_each_validate_on_a_pair_of_renders(tmp_path: Path) -> None:
+    """A shot rendered with two filters keeps both views in training; each validates on two of its renders."""
     scene = make_scene(tmp_path / "s", "shot", views=2, renders=4, size=(32, 32), reference=False)
     summary = fit(TrainConfig(scenes=[str(scene)], output=str(tmp_path / "m.pt"), init="scratch", size="tiny",
                               steps=2, crop=16, val_every=2), progress=False)
     assert summary["train_views"] == 2 and summary["val_views"] == 2
+
+
+def test_a_view_of_two_renders_validates_and_trains_on_both(tmp_path: Path) -> None:
+    """A shot of one view and 2 renders (the Noise2Noise minimum) validates on its held-out tiles; before
+    stop 24 a view needed 4 renders to validate, and lent 2 of them, so that training kept only a pair."""
+    scene = make_scene(tmp_path / "s", "shot", views=1, renders=2, size=(32, 32), reference=False)
+    summary = fit(TrainConfig(scenes=[str(scene)], output=str(tmp_path / "m.pt"), init="scratch", size="tiny",
+                              steps=2, crop=16, val_every=2), progress=False)
+    assert summary["train_views"] == 1 and summary["val_views"] == 1
+    rows = [json.loads(line) for line in (tmp_path / "m.log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "val_loss" in r] == [0, 2]
 
 
 def test_fit_keeps_the_best_validated_model_and_stops_when_it_stops_improving(
@@ -489,7 +500,7 @@ def test_held_out_tiles_are_never_trained_on(tmp_path: Path) -> None:
         write_render(view_dir / f"render_{i:03d}.exr", color, np.full_like(color, 0.5), np.dstack([color[..., :2] * 0, color[..., :1] * 0 + 1]))
     (view,) = collect_views([str(tmp_path / "shot")], "noisy")
     train_view, val_view = split_renders(view)
-    assert len(train_view.renders) == 2 and len(val_view.renders) == 2
+    assert len(train_view.renders) == 4 and val_view.renders == view.renders[-2:]  # no render lost to training
     assert np.array_equal(val_view.mask(64, 48), held) and np.array_equal(train_view.mask(64, 48), ~held)
     assert 0.15 < held.mean() < 0.35
     for top, left in ((0, 0), (0, 24), (32, 0), (32, 24)):  # every quarter of the frame holds some out

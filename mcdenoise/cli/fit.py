@@ -26,10 +26,10 @@ EPILOG = """examples:
 
 Each SCENE_DIR holds one folder per view with >= 2 noisy renders (different seeds) of that view;
 reference.exr, when present, is only used for validation metrics (or --target clean).
-Validation: one view is held out when there are 3 or more; with 1 or 2 views, each view with >= 4
-renders lends 2 of them instead, measured on tiles spread over the image (a quarter of it) that
-training never takes its loss on (the Noise2Noise loss on an independent pair tracks the clean
-loss). The model written is the best validated one; fine-tuning stops once it stops improving
+Validation: one view is held out when there are 3 or more; with 1 or 2 views, a pair of each view's
+renders is measured on tiles spread over the image (a quarter of it) that training never takes its
+loss on, while training keeps every render elsewhere (the Noise2Noise loss on an independent pair
+tracks the clean loss). The model written is the best validated one; fine-tuning stops once it stops improving
 (--patience).
 Writes OUT, OUT's .log.jsonl (training log) and .curve.png; checkpoints every few minutes and on Ctrl-C.
 """
@@ -114,9 +114,10 @@ def add_parser(sub: Any) -> None:
                    help="final fraction of the run over which the lr ramps down to 0 (default 0.3); with --resume "
                         "and a new --minutes/--steps: e.g. the whole extension")
     p.add_argument("--seed", type=int, default=0, help="seed of the model init and the batch sampling")
-    p.add_argument("--target", choices=TARGETS, default="noisy",
-                   help="noisy: Noise2Noise (default); mean: the mean of the view's other renders (unbiased, "
-                   "less noisy with >= 3 renders); teacher: the --teacher model's denoising of that mean (no "
+    p.add_argument("--target", choices=TARGETS, default="mean",
+                   help="mean (default): the mean of the view's other renders (Noise2Noise: unbiased, and less "
+                   "noisy than one render with >= 3 renders); noisy: one other render (the paper); teacher: "
+                   "the --teacher model's denoising of that mean (no "
                    "reference either; one full-frame inference per render, kept in memory); clean: train against "
                    "reference.exr (experiments)")
     p.add_argument("--teacher", default="default", metavar="MODEL",
@@ -140,7 +141,7 @@ def add_parser(sub: Any) -> None:
                         "Xeons), float32 elsewhere")
     p.add_argument("--val-views", type=int, default=-1,
                    help="views held out for validation (default 1 when there are 3 or more; with 1 or 2 views, "
-                        "2 renders of each view that has >= 4)")
+                        "a pair of each view's renders on held-out tiles)")
     p.add_argument("--val", nargs="+", metavar="SCENE_DIR", help="extra scene directories to validate on")
     p.add_argument("--val-every", type=int, default=250, help="steps between validations (default 250)")
     p.add_argument("--patience", type=int, default=-1, metavar="N",
