@@ -430,8 +430,8 @@ def test_mixed_sample_counts_split_the_renders(tiny_scene: Path) -> None:
     assert counts == {1, 2}  # 3 renders: 1 or 2 averaged into the input
 
 
-def test_one_view_holds_out_a_pair_of_renders_for_validation(tmp_path: Path) -> None:
-    """`fit` on a folder with one view still validates: two of its renders are held out, two trained on."""
+def test_one_view_validates_on_a_pair_of_its_renders(tmp_path: Path) -> None:
+    """`fit` on a folder with one view still validates: two of its renders on the held-out tiles."""
     scene = make_scene(tmp_path / "s", "one", views=1, renders=4, size=(32, 32), reference=False)
     summary = fit(TrainConfig(scenes=[str(scene)], output=str(tmp_path / "m.pt"), init="scratch", size="tiny",
                               steps=4, crop=16, val_every=2), progress=False)

@@ -29,8 +29,8 @@ reference.exr, when present, is only used for validation metrics (or --target cl
 Validation: one view is held out when there are 3 or more; with 1 or 2 views, a pair of each view's
 renders is measured on tiles spread over the image (a quarter of it) that training never takes its
 loss on, while training keeps every render elsewhere (the Noise2Noise loss on an independent pair
-tracks the clean loss). The model written is the best validated one; fine-tuning stops once it stops improving
-(--patience).
+tracks the clean loss). The model written is the best validated one; fine-tuning stops once it
+stops improving (--patience).
 Writes OUT, OUT's .log.jsonl (training log) and .curve.png; checkpoints every few minutes and on Ctrl-C.
 """
 
