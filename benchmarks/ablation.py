@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    base = TrainConfig(init="scratch", batch=4, crop=64, lr=5e-4, seed=args.seed, val_every=1000,
+    base = TrainConfig(init="scratch", target="noisy", batch=4, crop=64, lr=5e-4, seed=args.seed, val_every=1000,
                        checkpoint_minutes=5.0, scenes=list(args.train), val_scenes=list(args.val), val_views=0)
     runs = []
     for spec in args.variants:
