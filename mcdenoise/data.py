@@ -239,20 +239,21 @@ def _region_mask(region: str, height: int, width: int) -> np.ndarray:
 
 
 def split_renders(view: View) -> tuple[View, View] | None:
-    """Validate on a pair of a view's renders, measured on held-out tiles; None with fewer than 2 renders.
+    """Validate on a view's renders, measured on held-out tiles; None with fewer than 2 renders.
 
     Training keeps every render but never takes its loss on the held-out tiles (`holdout_tiles`), where
-    validation measures: a pair of the same view alone would reward memorizing this view's content, which
-    does not carry to new views. No target pixel validation sees is ever trained on, so the pair still
-    estimates the clean error (plus a constant). Before stop 24 the pair was taken out of training
-    altogether: a 4-render view then trained on one noisy pair, and a 2-render view did not validate.
+    validation measures (each of two renders against the mean of the others, `train.validate`): pixels
+    training also learns from would reward memorizing this view's content, which does not carry to new views.
+    No target pixel validation sees is ever trained on, so the error still estimates the clean error (plus
+    a constant). Before stop 24 a pair was taken out of training altogether: a 4-render view then trained
+    on one noisy pair, and a 2-render view did not validate.
     Stop 22 spread the tiles over the frame; before, they were the bottom quarter, which on the Cornell
     box is mostly floor and did not see a fit's +0.9 dB on the scene's other camera.
     """
     if len(view.renders) < 2:
         return None
     return (View(view.scene, view.name, view.renders, view.reference, region="train"),
-            View(view.scene, view.name + " (held-out tiles)", view.renders[-2:], view.reference, region="held"))
+            View(view.scene, view.name + " (held-out tiles)", view.renders, view.reference, region="held"))
 
 
 @dataclass

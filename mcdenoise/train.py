@@ -40,9 +40,10 @@ log = logging.getLogger(__name__)
 
 WARMUP_STEPS = 50  # linear lr warm-up: keeps Adam's first steps from wrecking a pretrained model
 VAL_FRAMES = 8  # at most this many validation views are denoised at each validation
-# What `val_loss` measures (`loss.validation_loss` on a shot's held-out tiles): a best measured otherwise (""
-# before stop 21, "tonemap-slope" on the bottom rows in stop 21) is measured again when a run resumes.
-VAL_CRITERION = "tonemap-slope-tiles"
+# What `val_loss` measures (`loss.validation_loss` on a shot's held-out tiles, against the mean of the other
+# renders): a best measured otherwise ("" before stop 21, "tonemap-slope" on the bottom rows in stop 21,
+# "tonemap-slope-tiles" against one other render in stops 22-24) is measured again when a run resumes.
+VAL_CRITERION = "tonemap-slope-tiles-mean"
 # Batch and crop by device type: the paper's 4 x 64^2 on CPUs; on a GPU that size is launch-bound (an H100
 # trained 1.5 M px/s with it and 18 M px/s with 32 x 128^2; BENCHMARKS.md stop 21).
 AUTO_BATCH = {"cpu": 4, "cuda": 32}
@@ -224,14 +225,17 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
             rels.append(relmse(pick(out), ref))
             lums.append(abs(luminance_ratio(pick(out).reshape(3, -1).T, ref.reshape(3, -1).T) - 1.0))
         elif len(view.renders) > 1:
-            # Each render of the held-out pair is the input once and the other's target once: two
-            # measurements of the same error, for a test that can tell a real gain from the targets' noise.
+            # The first two renders are each the input once; the target of each is the mean of all the
+            # view's other renders (unbiased, 1/(k-1) of one render's noise): two measurements of the same
+            # error, with targets quiet enough for a paired test to tell a real gain from their noise.
             # Linear values as rendered, like PSNR (the tonemap's slope is not scale-invariant). The whole
             # frame is weighted (the input's blur needs its neighbours), then the held-out tiles are kept.
             b = cache.get(view.renders[1])
             out_b = pipe(to(b.color), to(b.albedo), to(b.normal))[0].float().cpu().numpy()
-            ca, cb = (np.asarray(f.color, np.float32) for f in (a, b))
-            error = 0.5 * (validation_loss(out, cb, ca) + validation_loss(out_b, ca, cb))  # (H, W)
+            colors = [np.asarray(cache.get(r).color, np.float32) for r in view.renders]  # (3, H, W) each
+            total = np.sum(colors, axis=0)
+            others = [(total - colors[i]) / (len(colors) - 1) for i in (0, 1)]  # the targets of renders 0 and 1
+            error = 0.5 * (validation_loss(out, others[0], colors[0]) + validation_loss(out_b, others[1], colors[1]))
             losses.append(float(pick(error).mean()))
             blocks.append(block_means(error) if mask is None else masked_block_means(error, holdout_tiles(h, w)))
     metrics: dict[str, float] = {}

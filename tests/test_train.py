@@ -500,7 +500,7 @@ def test_held_out_tiles_are_never_trained_on(tmp_path: Path) -> None:
         write_render(view_dir / f"render_{i:03d}.exr", color, np.full_like(color, 0.5), np.dstack([color[..., :2] * 0, color[..., :1] * 0 + 1]))
     (view,) = collect_views([str(tmp_path / "shot")], "noisy")
     train_view, val_view = split_renders(view)
-    assert len(train_view.renders) == 4 and val_view.renders == view.renders[-2:]  # no render lost to training
+    assert train_view.renders == view.renders == val_view.renders  # no render lost to training; all are targets
     assert np.array_equal(val_view.mask(64, 48), held) and np.array_equal(train_view.mask(64, 48), ~held)
     assert 0.15 < held.mean() < 0.35
     for top, left in ((0, 0), (0, 24), (32, 0), (32, 24)):  # every quarter of the frame holds some out
@@ -513,6 +513,38 @@ def test_held_out_tiles_are_never_trained_on(tmp_path: Path) -> None:
         assert (batch.target.max(axis=1)[counted] < 1.0).all() and (batch.target.max(axis=1)[~counted] > 1.0).all()
     plain = PairSampler([view], FrameCache(2**26), crop=16).sample(np.random.default_rng(0), 2)
     assert plain.weight is None  # ordinary training: no mask, the loss as before
+
+
+def test_validation_targets_are_the_mean_of_the_other_renders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A held-out view of k renders validates each input against the mean of its k-1 others: a perfect model's
+    error is the targets' noise, 1/(k-1) of one render's (before, render 1 alone was render 0's target, and
+    the paired test could not see a fit's gain on metals through that noise)."""
+    from mcdenoise.data import View, holdout_tiles
+
+    rng = np.random.default_rng(0)
+    clean = np.full((64, 64, 3), 0.5, np.float32)
+    view_dir = tmp_path / "shot" / "cam0"
+    view_dir.mkdir(parents=True)
+    for i in range(4):
+        noisy = clean + rng.normal(0.0, 0.05, clean.shape).astype(np.float32)
+        write_render(view_dir / f"render_{i:03d}.exr", noisy, np.full_like(clean, 0.5), np.dstack([clean[..., :2] * 0, clean[..., :1] * 0 + 1]))
+    (view,) = collect_views([str(tmp_path / "shot")], "noisy")
+
+    class Perfect(torch.nn.Module):  # stands in for DenoisePipeline: returns the clean image
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+
+        def forward(self, color: torch.Tensor, *aux: torch.Tensor) -> torch.Tensor:
+            return torch.full_like(color, 0.5)
+
+    monkeypatch.setattr(train, "DenoisePipeline", Perfect)
+    cache = FrameCache(2**26)
+    held = View(view.scene, view.name, view.renders, None, region="held")
+    assert (holdout_tiles(64, 64) >= 0).any()
+    pairs = [train.validate(torch.nn.Identity(), [View(view.scene, view.name, rs, None, region="held")], cache,
+                            torch.device("cpu"))["val_loss"] for rs in (view.renders[:2], view.renders[2:])]
+    quiet = train.validate(torch.nn.Identity(), [held], cache, torch.device("cpu"))["val_loss"]
+    assert quiet == pytest.approx(np.mean(pairs) / 3, rel=0.15)
 
 
 def test_masked_hdr_loss_is_the_mean_over_the_kept_pixels() -> None:

@@ -26,10 +26,10 @@ EPILOG = """examples:
 
 Each SCENE_DIR holds one folder per view with >= 2 noisy renders (different seeds) of that view;
 reference.exr, when present, is only used for validation metrics (or --target clean).
-Validation: one view is held out when there are 3 or more; with 1 or 2 views, a pair of each view's
-renders is measured on tiles spread over the image (a quarter of it) that training never takes its
-loss on, while training keeps every render elsewhere (the Noise2Noise loss on an independent pair
-tracks the clean loss). The model written is the best validated one; fine-tuning stops once it
+Validation: one view is held out when there are 3 or more; with 1 or 2 views, each view is measured
+on tiles spread over the image (a quarter of it) that training never takes its loss on, while
+training keeps every render elsewhere. The error against the mean of a view's other renders tracks
+the clean error. The model written is the best validated one; fine-tuning stops once it
 stops improving (--patience).
 Writes OUT, OUT's .log.jsonl (training log) and .curve.png; checkpoints every few minutes and on Ctrl-C.
 """
@@ -141,7 +141,7 @@ def add_parser(sub: Any) -> None:
                         "Xeons), float32 elsewhere")
     p.add_argument("--val-views", type=int, default=-1,
                    help="views held out for validation (default 1 when there are 3 or more; with 1 or 2 views, "
-                        "a pair of each view's renders on held-out tiles)")
+                        "each view on held-out tiles)")
     p.add_argument("--val", nargs="+", metavar="SCENE_DIR", help="extra scene directories to validate on")
     p.add_argument("--val-every", type=int, default=250, help="steps between validations (default 250)")
     p.add_argument("--patience", type=int, default=-1, metavar="N",
