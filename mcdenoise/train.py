@@ -232,10 +232,13 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
             # frame is weighted (the input's blur needs its neighbours), then the held-out tiles are kept.
             b = cache.get(view.renders[1])
             out_b = pipe(to(b.color), to(b.albedo), to(b.normal))[0].float().cpu().numpy()
-            colors = [np.asarray(cache.get(r).color, np.float32) for r in view.renders]  # (3, H, W) each
-            total = np.sum(colors, axis=0)
-            others = [(total - colors[i]) / (len(colors) - 1) for i in (0, 1)]  # the targets of renders 0 and 1
-            error = 0.5 * (validation_loss(out, others[0], colors[0]) + validation_loss(out_b, others[1], colors[1]))
+            ca, cb = (np.asarray(f.color, np.float32) for f in (a, b))  # (3, H, W)
+            total = ca + cb
+            for render in view.renders[2:]:  # summed one at a time: memory stays two frames, whatever k is
+                total += cache.get(render).color
+            k = len(view.renders)
+            error = 0.5 * (validation_loss(out, (total - ca) / (k - 1), ca)
+                           + validation_loss(out_b, (total - cb) / (k - 1), cb))  # (H, W)
             losses.append(float(pick(error).mean()))
             blocks.append(block_means(error) if mask is None else masked_block_means(error, holdout_tiles(h, w)))
     metrics: dict[str, float] = {}
