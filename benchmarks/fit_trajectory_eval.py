@@ -1,11 +1,14 @@
-"""For each snapshot of traj.py: PSNR on the scene's evaluated camera, and validation under the old
-(one other render) and new (mean of the other renders) targets; then selection rules simulated.
+"""Score each snapshot of fit_trajectory_run.py: PSNR on the scene's evaluated camera (spp4/), and `fit`'s
+validation under the old (one other render) and new (mean of the other renders) targets, with the blocks
+the paired test needs. fit_trajectory_select.py then simulates the selection rules.
 
     python benchmarks/fit_trajectory_eval.py data/quality10 runs/traj cornell metals ...  # writes runs/traj/SCENE/traj.json
 """
-import json, sys
+import json
+import sys
 from pathlib import Path
-import numpy as np, torch
+import torch
+
 import mcdenoise.train as T
 from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint
 from mcdenoise.data import FrameCache, View, collect_views, split_views
@@ -15,7 +18,6 @@ from mcdenoise.infer import Denoiser
 from mcdenoise.layout import scan_scene
 
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
-res = {}
 for scene in sys.argv[3:]:
     views = collect_views([str(data / "fit" / scene)], "mean")
     if len(views) >= 3:
@@ -33,11 +35,11 @@ for scene in sys.argv[3:]:
         row = {"step": int(snap.stem[5:])}
         for k, vs in val.items():
             m = T.validate(net, vs, cache, torch.device("cpu"))
-            row[k] = m["val_loss"]; row[k + "_blocks"] = m["val_blocks"].tolist()
+            row[k], row[k + "_blocks"] = m["val_loss"], m["val_blocks"].tolist()
         d = Denoiser(str(snap))
         for name, frame, ref in evals:
             row[name] = compare(d.denoise(frame), ref, flip=False)["psnr"]
         rows.append(row)
-        print(scene, row["step"], {k: round(v, 3) if k in [e[0] for e in evals] else v for k, v in row.items() if k in ("old", "new") or k in [e[0] for e in evals]}, flush=True)
-    res[scene] = rows
+        print(scene, row["step"], {k: row[k] for k in ("old", "new")}, {n: round(row[n], 3) for n, _, _ in evals},
+              flush=True)
     json.dump(rows, open(out / scene / "traj.json", "w"))

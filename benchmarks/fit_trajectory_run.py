@@ -1,5 +1,7 @@
 """A 10-minute fit per quality-set scene with patience off, a snapshot of the weights at every validation
-(experiment: what selection rule would keep the step that is best on the scene's other camera).
+(experiment: what selection rule would keep the step that is best on the scene's other camera). Training
+does not depend on validation (batches are seeded by step), so one run serves every rule. Snapshots are
+named by validation count x 250; the last one is the run's final step.
 
     python benchmarks/fit_trajectory_run.py data/quality10 runs/traj cornell metals ...  # 10 min a scene
 """

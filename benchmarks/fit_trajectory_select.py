@@ -1,10 +1,13 @@
-"""Selection rules simulated on traj_eval.py's results: which step each keeps and its PSNR on the other camera.
+"""Selection rules simulated on fit_trajectory_eval.py's results (`BestModel` replayed with each criterion): which step each keeps and its PSNR on the other camera.
 
     python benchmarks/fit_trajectory_select.py runs/traj cornell metals ...
 """
-import json, sys
+import json
+import sys
 from pathlib import Path
-import numpy as np, torch
+import numpy as np
+import torch
+
 import mcdenoise.train as T
 
 out = Path(sys.argv[1])
@@ -28,8 +31,9 @@ for scene in sys.argv[2:]:
              "oracle": max(rows, key=lambda r: np.mean(score(r["step"])))["step"]}
     print(scene, views)
     for k, s in picks.items():
-        sc = score(s); tot.setdefault(k, []).append(sc)
+        sc = score(s)
+        tot.setdefault(k, []).append(sc)
         print(f"  {k:<11} step {s:5d}  " + "  ".join(f"{x:.2f}" for x in sc))
 print("mean over scenes (per view, box first)")
 for k, v in tot.items():
-    a = np.array(v); print(f"  {k:<11} " + "  ".join(f"{x:.3f}" for x in a.mean(axis=0)))
+    print(f"  {k:<11} " + "  ".join(f"{x:.3f}" for x in np.array(v).mean(axis=0)))
