@@ -221,6 +221,35 @@ def test_ema_logs_both_and_must_be_below_one(tmp_path: Path, tiny_scene: Path) -
         fit(tiny_config(tiny_scene, tmp_path / "n.pt", ema=1.0), progress=False)
 
 
+def test_fine_tuning_keeps_a_moving_average_by_default(tmp_path: Path, tiny_scene: Path) -> None:
+    """Fine-tuning writes the moving average (decay FIT_EMA); from scratch, or with --ema 0, the raw weights."""
+    scratch = tiny_config(tiny_scene, tmp_path / "a.pt")
+    fit(scratch, progress=False)
+    a = load_checkpoint(tmp_path / "a.pt")
+    assert a["train_config"]["ema"] == 0.0 and a["ema"] is None
+    fit(replace(scratch, output=str(tmp_path / "b.pt"), init=str(tmp_path / "a.pt")), progress=False)
+    b = load_checkpoint(tmp_path / "b.pt")
+    assert b["train_config"]["ema"] == train.FIT_EMA and b["ema"]["updates"] == scratch.steps  # stored resolved
+    for key in b["model"]:  # no validation: the model written is the average
+        assert torch.equal(b["model"][key], b["ema"]["model"][key]), key
+    fit(replace(scratch, output=str(tmp_path / "c.pt"), init=str(tmp_path / "a.pt"), ema=0.0), progress=False)
+    assert load_checkpoint(tmp_path / "c.pt")["ema"] is None
+
+
+def test_resuming_a_run_from_before_the_average_goes_on_without_one(tmp_path: Path, tiny_scene: Path) -> None:
+    """A checkpoint whose train_config has no `ema` (a run from before the average) resumes without one."""
+    fit(tiny_config(tiny_scene, tmp_path / "a.pt"), progress=False)
+    old = replace(tiny_config(tiny_scene, tmp_path / "b.pt"), init=str(tmp_path / "a.pt"))
+    fit(old, progress=False)
+    ckpt = load_checkpoint(tmp_path / "b.pt")
+    del ckpt["train_config"]["ema"]
+    ckpt["ema"] = None
+    torch.save(ckpt, tmp_path / "b.pt")
+    fit(TrainConfig.from_dict({**ckpt["train_config"], "steps": 9}), resume=True, progress=False)
+    again = load_checkpoint(tmp_path / "b.pt")
+    assert again["step"] == 9 and again["ema"] is None and again["train_config"]["ema"] == 0.0
+
+
 def test_auto_precision_is_bf16_on_cuda_and_amx_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(train, "cpu_has_amx", lambda: True)

@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
             aux=not args.no_aux, target=args.target, teacher=args.teacher, val_views=args.val_views,
             val_scenes=list(args.val or []), val_every=args.val_every, patience=args.patience, checkpoint_minutes=args.checkpoint_minutes,
             cache_mb=args.cache_mb, device=args.device, precision=args.precision, mix_spp=args.mix_spp,
-            clip_grad=args.clip_grad, ema=args.ema, loss_window=args.loss_window,
+            clip_grad=args.clip_grad, ema=TrainConfig.ema if args.ema is None else args.ema,
+            loss_window=args.loss_window,
         )
     try:
         summary = fit(cfg, resume=args.resume)
@@ -133,9 +134,9 @@ def add_parser(sub: Any) -> None:
                    help="weight the loss of each pixel by min(prediction, its KxK mean) rather than by the "
                         "prediction alone: bright speckles and fireflies the model leaves in dark areas count as "
                         "much as their surroundings (try 3; still unbiased); 1 (default): per pixel")
-    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
-                   help="validate and write a moving average of the weights (try 0.999: about the last 1000 "
-                        "steps) instead of the last step's; 0 (default): off")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="validate and write a moving average of the weights (0.999: about the last 1000 steps) "
+                        "instead of the last step's; 0: off; default 0.998 when fine-tuning, off from scratch")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default): bf16 autocast on CUDA and on CPUs with AMX (Sapphire Rapids and newer "
                         "Xeons), float32 elsewhere")
