@@ -507,7 +507,8 @@ def test_fit_keeps_the_best_validated_model_and_stops_when_it_stops_improving(
     assert init["steps"] == 1
     out = tmp_path / "ft.pt"
     summary = fit(TrainConfig(scenes=[str(tiny_scene)], output=str(out), init=str(tmp_path / "init.pt"), steps=50,
-                              crop=16, val_views=1, val_every=2, patience=3, lr=1e-3), progress=False)
+                              crop=16, val_views=1, val_every=2, patience=3, lr=1e-3, ema=0.0),  # one validation a step
+                  progress=False)
     assert summary["best_step"] == 2 and summary["steps"] == 8  # stopped after 3 validations without a new best
     saved = load_checkpoint(out)["model"]
     for k, v in seen[1].items():  # the weights validated at step 2
