@@ -18,10 +18,6 @@ BASE_BLUR = 5  # "logblur", "blurlog" and "mixlog": side of the box blur in thei
 # into a dark pixel (halos of 100x the reference around small emitters, BENCHMARKS.md stop 17).
 MIX_RAISE_MAX = 0.5
 PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA and AMX CPUs, else fp32
-# Per-pixel weight of the training loss's squared error (`loss.hdr_loss`); none depends on the target, so each
-# keeps Noise2Noise's minimiser (the mean of the noisy targets): "hdr", the paper's 1/(sg(f) + 0.01)^2;
-# "tonemap", the squared slope of the PSNR tonemap at sg(f) + 0.01 (errors weighed as tonemapped PSNR sees them).
-LOSS_WEIGHTINGS = ("hdr", "tonemap")
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,12 @@ import torch
 from torch.nn import functional as F
 
 from mcdenoise import color
-from mcdenoise.architecture import LOSS_WEIGHTINGS
 
 HDR_EPS = 0.01  # the paper's constant in the denominator
 
 
 def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, window: int = 1,
-             mask: torch.Tensor | None = None, weighting: str = "hdr") -> torch.Tensor:
+             mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean of (f(x) - y)^2 / (sg(f(x)) + eps)^2 with y the linear (never tonemapped) target; (N, 3, H, W) each.
 
     `mask` (N, 1, H, W), 1 or 0: the mean over the pixels where it is 1 only (a shot's held-out tiles are 0).
@@ -27,20 +26,11 @@ def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, win
     weighted as its surroundings are, not 1/f^2 less: L_HDR's own weight goes easy on exactly the bright
     outliers that tonemapped images show. The weight still never depends on the target, so the
     minimiser is still the mean of the targets.
-
-    `weighting` "tonemap": the weight is the squared slope of the PSNR tonemap at sg(f) + eps instead, the
-    first-order weight of tonemapped PSNR's error (about 1/f in the dark, 1/f^4 above 1, where 1/f^2 weighs
-    highlights 100x more than the tonemap does at 10). Still fixed per step, so still unbiased.
     """
     f = pred.detach().clamp(min=0.0)
     if window > 1:
         f = torch.minimum(f, F.avg_pool2d(f, window, stride=1, padding=window // 2, count_include_pad=False))
-    if weighting == "hdr":
-        weight = (f + eps) ** -2
-    elif weighting == "tonemap":
-        weight = color.n2n_slope(f + eps) ** 2
-    else:
-        raise ValueError(f"unknown loss weighting {weighting!r}; expected one of {LOSS_WEIGHTINGS}")
+    weight = (f + eps) ** -2
     if mask is None:
         return ((pred - target) ** 2 * weight).mean()
     return ((pred - target) ** 2 * (weight * mask)).sum() / (mask.sum() * pred.shape[1]).clamp(min=1.0)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from mcdenoise.architecture import LOSS_WEIGHTINGS, PRECISIONS
+from mcdenoise.architecture import PRECISIONS
 from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 from mcdenoise.data import (FrameCache, PairSampler, Prefetcher, TeacherTargets, View, check_views, collect_views,
                             holdout_tiles, split_renders, split_views)
@@ -85,7 +85,6 @@ class TrainConfig:
     ema: float = -1.0  # decay of a moving average of the weights, validated and written instead; 0 = off;
     # -1 = FIT_EMA when fine-tuning, off from scratch
     loss_window: int = 1  # L_HDR weights from min(f, box mean of f over this window) (`loss.hdr_loss`); 1 = per pixel
-    loss: str = "hdr"  # per-pixel weight of the squared error (`loss.LOSS_WEIGHTINGS`): "hdr" (the paper's) or "tonemap"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -455,8 +454,6 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise McDenoiseError(f"--rampdown must be a fraction of the run, 0 to 1, not {cfg.rampdown}")
     if cfg.clip_grad < 0 or 0 < cfg.clip_grad <= 1:
         raise McDenoiseError(f"--clip-grad must be 0 (off) or above 1 (times the running mean norm), not {cfg.clip_grad}")
-    if cfg.loss not in LOSS_WEIGHTINGS:
-        raise McDenoiseError(f"--loss must be one of {', '.join(LOSS_WEIGHTINGS)}, not {cfg.loss!r}")
     if cfg.loss_window < 1 or cfg.loss_window % 2 == 0:
         raise McDenoiseError(f"--loss-window must be an odd number of pixels (1 = per pixel), not {cfg.loss_window}")
     if cfg.precision not in PRECISIONS:
@@ -637,7 +634,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
                 raw = model(x)
             pred = network_output(raw, color_ * exposure.view(-1, 1, 1, 1), net.cfg)  # linear HDR
             weight = None if b.weight is None else to(b.weight)  # (N, 1, crop, crop): 0 on a shot's held-out tiles
-            loss = hdr_loss(pred, y, window=cfg.loss_window, mask=weight, weighting=cfg.loss)
+            loss = hdr_loss(pred, y, window=cfg.loss_window, mask=weight)
             if not torch.isfinite(loss):
                 raise McDenoiseError(f"loss became {float(loss)} at step {step}; lower --lr")
             opt.zero_grad(set_to_none=True)

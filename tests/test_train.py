@@ -264,14 +264,6 @@ def test_loss_window_must_be_odd(tmp_path: Path, tiny_scene: Path) -> None:
     fit(tiny_config(tiny_scene, tmp_path / "m.pt", loss_window=3, steps=2), progress=False)
 
 
-def test_loss_weighting_is_checked_and_kept_by_resume(tmp_path: Path, tiny_scene: Path) -> None:
-    with pytest.raises(McDenoiseError, match="--loss"):
-        fit(tiny_config(tiny_scene, tmp_path / "m.pt", loss="l1"), progress=False)
-    out = tmp_path / "t.pt"
-    fit(tiny_config(tiny_scene, out, loss="tonemap", steps=2), progress=False)
-    assert load_checkpoint(out)["train_config"]["loss"] == "tonemap"
-
-
 def test_clip_grad_must_be_above_one(tmp_path: Path, tiny_scene: Path) -> None:
     with pytest.raises(McDenoiseError, match="--clip-grad"):
         fit(tiny_config(tiny_scene, tmp_path / "m.pt", clip_grad=0.5), progress=False)

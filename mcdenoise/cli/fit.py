@@ -7,14 +7,14 @@ import os
 import sys
 from typing import Any
 
-from mcdenoise.architecture import LOSS_WEIGHTINGS, PRECISIONS, PRESETS
+from mcdenoise.architecture import PRECISIONS, PRESETS
 from mcdenoise.cli.common import log, require_torch
 from mcdenoise.data import TARGETS
 from mcdenoise.errors import McDenoiseError
 
 # What --resume takes from the command line (the schedule and the machine) and what it keeps from the run.
 RESUME_OPTIONS = ("steps", "minutes", "lr", "rampdown", "device", "cache_mb", "checkpoint_minutes")
-RUN_OPTIONS = ("init", "size", "no_aux", "batch", "crop", "seed", "target", "teacher", "mix_spp", "clip_grad", "loss_window", "loss",
+RUN_OPTIONS = ("init", "size", "no_aux", "batch", "crop", "seed", "target", "teacher", "mix_spp", "clip_grad", "loss_window",
                "ema", "precision", "val_views", "val", "val_every", "patience")
 
 EPILOG = """examples:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             val_scenes=list(args.val or []), val_every=args.val_every, patience=args.patience, checkpoint_minutes=args.checkpoint_minutes,
             cache_mb=args.cache_mb, device=args.device, precision=args.precision, mix_spp=args.mix_spp,
             clip_grad=args.clip_grad, ema=TrainConfig.ema if args.ema is None else args.ema,
-            loss_window=args.loss_window, loss=args.loss,
+            loss_window=args.loss_window,
         )
     try:
         summary = fit(cfg, resume=args.resume)
@@ -134,9 +134,6 @@ def add_parser(sub: Any) -> None:
                    help="weight the loss of each pixel by min(prediction, its KxK mean) rather than by the "
                         "prediction alone: bright speckles and fireflies the model leaves in dark areas count as "
                         "much as their surroundings (try 3; still unbiased); 1 (default): per pixel")
-    p.add_argument("--loss", choices=LOSS_WEIGHTINGS, default=LOSS_WEIGHTINGS[0],
-                   help="weight of each pixel's squared error: hdr (default), the paper's 1/(prediction + 0.01)^2; "
-                        "tonemap, as tonemapped PSNR weighs it (less on highlights); both stay unbiased")
     p.add_argument("--ema", type=float, metavar="DECAY",
                    help="validate and write a moving average of the weights (0.999: about the last 1000 steps) "
                         "instead of the last step's; 0: off; default 0.998 when fine-tuning, off from scratch")
