@@ -5,9 +5,10 @@
 #
 # The training set (1.35 GB of EXRs) cannot travel (64 MiB), so it is rendered there on the machine's
 # CPU cores, one scene per process, until RENDER_SECONDS; training uses the scenes finished by then.
-# Stop 27's call (BENCHMARKS.md): the command saw 4 cores (nproc), not the 16 the machine is sold with, so
-# 190 s rendered 48 of the 146 scenes and the three runs shared 4 cores for their batch threads (about 8 M
-# training px/s each); the fine-tunings lost to the shipped models. Plan on 4 cores.
+# Stop 27's call (BENCHMARKS.md): 180 s of rendering, 16 scenes at a time, finished 48 of the 146 scenes
+# (as much as 8 of the development machine's cores), each run trained at 7-8 M px/s (its batch thread the
+# limit), and the fine-tunings lost to the shipped models. (Its log's "cores: 4" was `nproc` honouring
+# OMP_NUM_THREADS; it now prints the cores before setting it.)
 # Prepared here (the GPU machine reaches no registry; Python 3.12 there):
 #   echo /.whl/ >> .git/info/exclude   # and, for the call only, /benchmarks/results/ (156 MB; see below)
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -37,13 +38,13 @@ if [ -z "${SITE:-}" ]; then  # unpack Mitsuba + drjit, install OpenEXR, all into
     mkdir -p $SITE && tar -xJf .whl/mitsuba_py312.tar.xz -C $SITE || exit 1
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target $SITE .whl/*.whl || exit 1
 fi
+echo "cores: $(nproc)"   # before OMP_NUM_THREADS, which nproc honours
 export PYTHONUNBUFFERED=1 PYTHONPATH="$SITE:$PWD" OMP_NUM_THREADS=4
 PY=${PY:-python3}
 
 log "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 $PY -c "import sys, torch, numpy, OpenEXR, mitsuba as mi; mi.set_variant('scalar_rgb'); print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'mitsuba', mi.__version__)" || exit 1
-echo "cores: $(nproc)"
 
 # --- render: one scene per job, slow (lamp rooms, 12 renders per view) first; v6's recipe ----------------------
 D=$WORK/data
