@@ -15,7 +15,15 @@
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 -d /tmp/whl \
 #       mitsuba==3.9.1 drjit==1.5.0 openexr==3.5.3
 #   Mitsuba is trimmed to scalar_rgb and the plugins the scenes use, packed with drjit as
-#   .whl/mitsuba_py312.tar.xz (24 MB); openexr's wheel goes to .whl/ as it is.
+#   .whl/mitsuba_py312.tar.xz (24 MB); openexr's wheel goes to .whl/ as it is:
+#     mkdir mi && (cd mi && unzip -q /tmp/whl/mitsuba-*.whl && unzip -q -o /tmp/whl/drjit-*.whl)
+#     keep=" aov area bitmap box checkerboard conductor constant cube cylinder d65 dielectric diffuse disk envmap
+#       gaussian hdrfilm independent merge path perspective plastic rectangle regular roughconductor
+#       roughdielectric roughplastic sphere srgb thinlens twosided uniform blendbsdf tent "
+#     for f in mi/mitsuba/plugins/*.so; do echo $keep | grep -qw "$(basename $f .so)" || rm $f; done
+#     rm -rf mi/mitsuba/{cuda_,llvm_,scalar_spectral}* mi/mitsuba/*.pyi mi/mitsuba/{include,cmake,mitsuba_stubs}
+#     tar -cJf .whl/mitsuba_py312.tar.xz -C mi .
+#   (the plugins every procedural and lamp-room seed loads; all 112 + 36 seeds render with them)
 #   benchmarks/results/ is taken out of the index for the call (git rm -r -q --cached benchmarks/results;
 #   git reset -q afterwards) so that the working tree that travels stays under 64 MiB.
 # Run there (carry .whl): bash benchmarks/gpu_train.sh
@@ -46,7 +54,7 @@ log "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 $PY -c "import sys, torch, numpy, OpenEXR, mitsuba as mi; mi.set_variant('scalar_rgb'); print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'mitsuba', mi.__version__)" || exit 1
 
-# --- render: one scene per job, slow (lamp rooms, 12 renders per view) first; v6's recipe ----------------------
+# --- render: one scene per job, v6's recipe (validation scenes first) -------------------------------------------
 D=$WORK/data
 R="--size 256 --spp 4"
 {
