@@ -42,6 +42,7 @@ VARIANTS: dict[str, dict] = {
     "logblur-bf16": {"size": "fast-logblur", "precision": "bf16"},  # corrects log(1 + 5x5 blur of the input)
     "blurlog-bf16": {"size": "fast-blurlog", "precision": "bf16"},  # corrects a 5x5 blur of log(1 + input)
     "mixlog-bf16": {"size": "fast-mixlog", "precision": "bf16"},  # a per-pixel blend of the two bases above
+    "mixdemod-bf16": {"size": "fast-mixdemod", "precision": "bf16"},  # mixlog on color / albedo (demodulated)
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

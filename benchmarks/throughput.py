@@ -36,12 +36,12 @@ def train_rate(preset: str, steps: int, batch: int, crop: int, bf16: bool = Fals
         if i == 3:  # the first steps allocate and pick kernels
             sync(device)
             start = time.perf_counter()
-        x = network_input(c, a, n, exposure)
+        x = network_input(c, a, n, exposure, net.cfg.demodulate)
         if bf16:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             raw = net(x)
-        loss = hdr_loss(network_output(raw, c, net.cfg), target)
+        loss = hdr_loss(network_output(raw, c, net.cfg, a), target)
         opt.zero_grad()
         loss.backward()
         opt.step()

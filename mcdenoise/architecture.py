@@ -17,7 +17,11 @@ BASE_BLUR = 5  # "logblur", "blurlog" and "mixlog": side of the box blur in thei
 # much in log(1 + v), a factor e^0.5 = 1.65; beyond it the blur only carries a bright neighbour's light
 # into a dark pixel (halos of 100x the reference around small emitters, BENCHMARKS.md stop 17).
 MIX_RAISE_MAX = 0.5
-PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA and AMX CPUs, else fp32
+# `ModelConfig.demodulate`: color channels whose albedo is below this are not divided (divisor 1). Sky,
+# metals, glass and black paint have albedo ~0 in renderers' AOVs, and dividing by it (or by albedo + 0.01,
+# stop 28's first try) scaled their light up to 100x and lost 1.8 dB (BENCHMARKS.md stop 28).
+DEMOD_MIN_ALBEDO = 0.05
+PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA and native-bf16 CPUs, else fp32
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,11 @@ class ModelConfig:
     output: str = "linear"
     kernel: int = 5  # "kpn" only: odd kernel side
     scales: int = 3  # "kpn" only: full, 1/2, 1/4 ... resolution (<= pools)
+    # Albedo demodulation (KPCN, Bako et al. 2017): the network sees and predicts color / albedo (channels
+    # with albedo >= DEMOD_MIN_ALBEDO), the light arriving at each surface with textures divided out; the
+    # output is multiplied back. Its base blurs (mixlog) then no longer blur across texture edges. Exactly
+    # invertible. An ablation option (BENCHMARKS.md stop 28), not used by the shipped models.
+    demodulate: bool = False
 
     @property
     def aux(self) -> bool:
@@ -91,6 +100,8 @@ class ModelConfig:
                 raise McDenoiseError(f"{name} needs one width or {n} (one per level), not {len(widths)}")
             if any(not isinstance(w, int) or w < 1 for w in per_level):
                 raise McDenoiseError(f"{name} widths must be positive integers, not {widths}")
+        if self.demodulate and not self.aux:
+            raise McDenoiseError("a model that demodulates by albedo needs the albedo input (in_channels 9)")
         if self.output == "kpn" and (self.kernel < 1 or self.kernel % 2 == 0 or not 1 <= self.scales <= self.pools):
             raise McDenoiseError(f"kpn needs an odd kernel (got {self.kernel}) and 1 <= scales <= pools "
                                  f"(got scales {self.scales}, pools {self.pools})")
@@ -155,6 +166,8 @@ PRESETS: dict[str, ModelConfig] = {
     # (129.7k per pixel), 1.94x the parameters. A quality-first size; `fit --init default --size large-mix` grows
     # v6 into it, computing what v6 does until training moves the added channels.
     "large-mix": ModelConfig(enc=(48, 48, 64, 96, 128), dec=(64, 96, 128), head=(48, 32), pools=4, output="mixlog"),
+    # `fast-mixlog` on demodulated color (`ModelConfig.demodulate`): the ablation of albedo demodulation.
+    "fast-mixdemod": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", demodulate=True),
     "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
 }
 

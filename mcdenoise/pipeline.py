@@ -6,12 +6,14 @@ Everything here is written with torch ops only, so `DenoisePipeline` traces into
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from mcdenoise import color
-from mcdenoise.architecture import BASE_BLUR, MIX_RAISE_MAX, ModelConfig
+from mcdenoise.architecture import BASE_BLUR, DEMOD_MIN_ALBEDO, MIX_RAISE_MAX, ModelConfig
 from mcdenoise.kpn import kpn_output
 
 # Input channel order of the network: the one place it is defined.
@@ -25,25 +27,45 @@ LOG_MAX = 20.0  # "log" outputs: log(1 + v) is clamped here (v < 5e8) so exp nev
 
 
 def network_input(color_: torch.Tensor, albedo: torch.Tensor | None, normal: torch.Tensor | None,
-                  exposure: torch.Tensor) -> torch.Tensor:
+                  exposure: torch.Tensor, demodulate: bool = False) -> torch.Tensor:
     """(N, 9, H, W) network input from linear color, albedo, normal (each (N, 3, H, W)) and (N,) exposure;
-    (N, 3, H, W) for color-only models (albedo and normal None)."""
-    c = color.n2n_forward(color_ * exposure.view(-1, 1, 1, 1))  # tonemapped exposed color in [0, 1)
+    (N, 3, H, W) for color-only models (albedo and normal None). `demodulate`: the color is divided by
+    `demodulation(albedo)` first (`ModelConfig.demodulate`)."""
+    exposed = color_ * exposure.view(-1, 1, 1, 1)
     if albedo is None or normal is None:
-        return c - INPUT_OFFSET
+        if demodulate:
+            raise ValueError("a demodulating model needs albedo")
+        return color.n2n_forward(exposed) - INPUT_OFFSET
+    if demodulate:
+        exposed = exposed / demodulation(albedo)
+    c = color.n2n_forward(exposed)  # tonemapped exposed color in [0, 1)
     a = albedo.clamp(0.0, 1.0)  # emitters and some renderers write albedo > 1
     n = normal.clamp(-1.0, 1.0) * 0.5 + 0.5  # [-1, 1] -> [0, 1]
     return torch.cat([c, a, n], dim=1) - INPUT_OFFSET
 
 
-def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+def demodulation(albedo: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) what a demodulating model divides color by and multiplies its output by: the albedo,
+    or 1 in channels whose albedo is below DEMOD_MIN_ALBEDO (sky, metals, glass: nothing to divide out)."""
+    a = albedo.clamp(0.0, 1.0)
+    return torch.where(a >= DEMOD_MIN_ALBEDO, a, torch.ones_like(a))
+
+
+def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.Tensor, cfg: ModelConfig,
+                   albedo: torch.Tensor | None = None) -> torch.Tensor:
     """Exposed linear HDR prediction (N, 3, H, W) from the network's output and the exposed input color.
 
     "linear" (the paper): the conv output is the radiance. "log": it corrects log(1 + color), so an
     untrained model is the identity (training only has to learn the denoising) and the correction has
     the same relative precision at every brightness. "kpn": per-pixel kernels filter the exposed color
-    itself (`mcdenoise.kpn`). The loss always sees linear HDR.
+    itself (`mcdenoise.kpn`). The loss always sees linear HDR. A demodulating model (`albedo` (N, 3, H, W)
+    needed) does all of this on the color divided by `demodulation(albedo)` and multiplies the result back.
     """
+    if cfg.demodulate:
+        if albedo is None:
+            raise ValueError("a demodulating model needs albedo")
+        m = demodulation(albedo)  # (N, 3, H, W)
+        return m * network_output(raw, exposed / m, replace(cfg, demodulate=False))
     if cfg.output == "kpn":
         return kpn_output(tuple(r.float() for r in raw), exposed, cfg.kernel)
     raw = raw.float()
@@ -152,9 +174,11 @@ class DenoisePipeline(nn.Module):
         if exposure is None:
             exposure = color.autoexposure(color_)  # (N,)
         scale = exposure.view(-1, 1, 1, 1)
-        x = pad_to(network_input(color_, albedo, normal, exposure), self.alignment)
+        demodulate = self.net.cfg.demodulate
+        x = pad_to(network_input(color_, albedo, normal, exposure, demodulate), self.alignment)
         exposed = pad_to(color_ * scale, self.alignment)
+        albedo = pad_to(albedo, self.alignment) if demodulate else None
         emitters = emitter_mask(exposed)
-        y = cap_overshoot(network_output(self.net(x), exposed, self.net.cfg), exposed, emitters)
+        y = cap_overshoot(network_output(self.net(x), exposed, self.net.cfg, albedo), exposed, emitters)
         y = keep_emitters(y, exposed, emitters)[..., :h, :w]  # exposed linear HDR
         return y.clamp(min=0.0) / scale

@@ -79,7 +79,7 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0  # minutes between checkpoints
     cache_mb: int = 4096  # memory budget of decoded frames (per process)
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
-    precision: str = "auto"  # "auto" (bf16 on CUDA and AMX CPUs, else fp32), "bf16" (autocast) or "fp32"
+    precision: str = "auto"  # "auto" (bf16 on CUDA and native-bf16 CPUs, else fp32), "bf16" (autocast) or "fp32"
     mix_spp: bool = False  # inputs averaged from 1..k-1 of a view's k renders (several sample counts)
     clip_grad: float = 0.0  # clip the gradient norm at this multiple of its running mean; 0 = off
     ema: float = -1.0  # decay of a moving average of the weights, validated and written instead; 0 = off;
@@ -104,24 +104,30 @@ def learning_rate(base: float, step: int, progress: float, rampdown: float) -> f
     return lr
 
 
-def cpu_has_amx() -> bool:
-    """True on CPUs with AMX tiles (Sapphire Rapids and newer Xeons), where bf16 matmuls are fast."""
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, so looked up defensively
-    try:
-        return bool(check()) if check is not None else False
-    except RuntimeError:
-        return False
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs that compute bf16 matmuls natively: AMX tiles (Sapphire Rapids and newer Xeons) or
+    AVX-512 BF16 (Cooper Lake Xeons, AMD Zen 4 and newer)."""
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):  # private, so looked up defensively
+        check = getattr(torch.cpu, name, None)
+        try:
+            if check is not None and check():
+                return True
+        except RuntimeError:
+            pass
+    return False
 
 
 def uses_bf16(precision: str, device: torch.device) -> bool:
-    """Whether training runs in bf16 autocast: asked for, or "auto" on CUDA and on CPUs with AMX.
+    """Whether training runs in bf16 autocast: asked for, or "auto" on CUDA and on CPUs with native bf16.
 
-    On this project's AMX CPU bf16 trains `fast` at 2.5x the pixels/s of float32 and reaches a better
-    model in the same time (BENCHMARKS.md, the ablation); without AMX, CPU bf16 is emulated and slower.
+    bf16 trains `fast` at 2.5x the pixels/s of float32 on an AMX Xeon and 2.2x on an AVX-512 BF16 EPYC
+    (v6's `wide-mix` 2.0x), and reaches a better model in the same time (BENCHMARKS.md, the ablation and
+    stop 28); without
+    native support CPU bf16 is emulated and slower.
     """
     if precision != "auto":
         return precision == "bf16"
-    return device.type == "cuda" or (device.type == "cpu" and cpu_has_amx())
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
 
 
 @dataclass
@@ -524,7 +530,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     sampler = PairSampler(train_views, cache, crop=crop, target=cfg.target, mix_spp=cfg.mix_spp, teacher=teacher)
 
     # 3. Model, optimizer (paper: Adam b1 0.9, b2 0.99, eps 1e-8), bf16 autocast + channels_last on
-    # CUDA and on CPUs with fast bf16 matmuls (AMX), unless fp32 is asked for (`uses_bf16`).
+    # CUDA and on CPUs with native bf16 matmuls, unless fp32 is asked for (`uses_bf16`).
     net = net.to(device).train()
     use_amp = uses_bf16(cfg.precision, device)
     if use_amp:
@@ -626,13 +632,13 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             color_, albedo, normal, exposure, target = map(to, (b.color, b.albedo, b.normal, b.exposure, b.target))
             if not net.cfg.aux:  # a color-only model
                 albedo = normal = None
-            x = network_input(color_, albedo, normal, exposure)  # (N, 9 or 3, crop, crop), tonemapped input
+            x = network_input(color_, albedo, normal, exposure, net.cfg.demodulate)  # (N, 9 or 3, crop, crop), tonemapped
             y = target * exposure.view(-1, 1, 1, 1)  # linear target at the input's exposure, NOT tonemapped
             if use_amp:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
                 raw = model(x)
-            pred = network_output(raw, color_ * exposure.view(-1, 1, 1, 1), net.cfg)  # linear HDR
+            pred = network_output(raw, color_ * exposure.view(-1, 1, 1, 1), net.cfg, albedo)  # linear HDR
             weight = None if b.weight is None else to(b.weight)  # (N, 1, crop, crop): 0 on a shot's held-out tiles
             loss = hdr_loss(pred, y, window=cfg.loss_window, mask=weight)
             if not torch.isfinite(loss):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from mcdenoise import color
-from mcdenoise.architecture import BASE_BLUR, MIX_RAISE_MAX
+from mcdenoise.architecture import BASE_BLUR, DEMOD_MIN_ALBEDO, MIX_RAISE_MAX
 from mcdenoise.checkpoint import load_checkpoint, load_model, model_from_checkpoint, release_copy, save_checkpoint
 from mcdenoise.errors import McDenoiseError, ModelError
 from mcdenoise.loss import HDR_EPS, hdr_loss
@@ -392,3 +392,31 @@ def test_mixlog_blur_does_not_carry_an_emitter_into_its_dark_neighbours() -> Non
     ring = torch.ones(11, 11, dtype=torch.bool)
     ring[4:7, 4:7] = False
     assert (1 + out[ring]).max() <= 1.1 * math.exp(MIX_RAISE_MAX) + 1e-5
+
+
+def test_a_demodulating_model_denoises_color_over_albedo_and_multiplies_it_back() -> None:
+    """`demodulate`: the network sees and corrects color / albedo; channels of (near-)black albedo are not divided."""
+    torch.manual_seed(0)
+    exposed = torch.rand(1, 3, 16, 16) * 5
+    albedo = torch.rand(1, 3, 16, 16) * 0.9 + 0.1
+    albedo[..., :4, :] = 0.0  # sky, metal, glass: no albedo to divide out
+    albedo[:, 1:, 4:8, :] = DEMOD_MIN_ALBEDO / 2  # a saturated red surface: only red is divided
+    normal = torch.rand(1, 3, 16, 16) * 2 - 1
+    m = albedo.clone()
+    m[..., :4, :] = 1.0
+    m[:, 1:, 4:8, :] = 1.0
+    plain, demod = PRESETS["tiny-mix"], dataclasses.replace(PRESETS["tiny-mix"], demodulate=True)
+    x = network_input(exposed, albedo, normal, torch.ones(1), demodulate=True)
+    torch.testing.assert_close(x[:, :3], color.n2n_forward(exposed / m) - 0.5)
+    raw = torch.randn(1, 4, 16, 16) * 0.1
+    torch.testing.assert_close(network_output(raw, exposed, demod, albedo), m * network_output(raw, exposed / m, plain))
+    # a zero correction of the sharp base is still the identity, whatever the albedo
+    pipe = DenoisePipeline(UNet(dataclasses.replace(PRESETS["fast"], demodulate=True))).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(pipe(exposed, albedo, normal), exposed, rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError, match="needs albedo"):
+        network_output(raw, exposed, demod)
+    with pytest.raises(McDenoiseError, match="needs the albedo input"):
+        ModelConfig(in_channels=3, demodulate=True).check()
+    with pytest.raises(McDenoiseError, match="can only widen"):
+        grow(UNet(plain), demod)

@@ -250,11 +250,13 @@ def test_resuming_a_run_from_before_the_average_goes_on_without_one(tmp_path: Pa
     assert again["step"] == 9 and again["ema"] is None and again["train_config"]["ema"] == 0.0
 
 
-def test_auto_precision_is_bf16_on_cuda_and_amx_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_precision_is_bf16_on_cuda_and_native_bf16_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    monkeypatch.setattr(train, "cpu_has_amx", lambda: True)
-    assert uses_bf16("auto", cpu) and uses_bf16("auto", cuda) and not uses_bf16("fp32", cpu)
-    monkeypatch.setattr(train, "cpu_has_amx", lambda: False)  # emulated bf16 would be slower than float32
+    for native in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):  # AMX Xeons; AVX-512 BF16 (Zen 4)
+        for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+            monkeypatch.setattr(torch.cpu, name, lambda n=name: n == native, raising=False)
+        assert uses_bf16("auto", cpu) and uses_bf16("auto", cuda) and not uses_bf16("fp32", cpu)
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)  # emulated bf16 would be slower than float32
     assert not uses_bf16("auto", cpu) and uses_bf16("auto", cuda) and uses_bf16("bf16", cpu)
 
 

@@ -138,8 +138,8 @@ def add_parser(sub: Any) -> None:
                    help="validate and write a moving average of the weights (0.999: about the last 1000 steps) "
                         "instead of the last step's; 0: off; default 0.998 when fine-tuning, off from scratch")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto (default): bf16 autocast on CUDA and on CPUs with AMX (Sapphire Rapids and newer "
-                        "Xeons), float32 elsewhere")
+                   help="auto (default): bf16 autocast on CUDA and on CPUs with native bf16 (AMX: Sapphire "
+                        "Rapids and newer Xeons; AVX-512 BF16: AMD Zen 4 and newer), float32 elsewhere")
     p.add_argument("--val-views", type=int, default=-1,
                    help="views held out for validation (default 1 when there are 3 or more; with 1 or 2 views, "
                         "each view on held-out tiles)")
