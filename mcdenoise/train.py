@@ -122,8 +122,7 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
 
     bf16 trains `fast` at 2.5x the pixels/s of float32 on an AMX Xeon and 2.2x on an AVX-512 BF16 EPYC
     (v6's `wide-mix` 2.0x), and reaches a better model in the same time (BENCHMARKS.md, the ablation and
-    stop 28); without
-    native support CPU bf16 is emulated and slower.
+    stop 28); without native support CPU bf16 is emulated and slower.
     """
     if precision != "auto":
         return precision == "bf16"
@@ -632,7 +631,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             color_, albedo, normal, exposure, target = map(to, (b.color, b.albedo, b.normal, b.exposure, b.target))
             if not net.cfg.aux:  # a color-only model
                 albedo = normal = None
-            x = network_input(color_, albedo, normal, exposure, net.cfg.demodulate)  # (N, 9 or 3, crop, crop), tonemapped
+            # (N, 9 or 3, crop, crop), tonemapped input (color over albedo for a demodulating model)
+            x = network_input(color_, albedo, normal, exposure, net.cfg.demodulate)
             y = target * exposure.view(-1, 1, 1, 1)  # linear target at the input's exposure, NOT tonemapped
             if use_amp:
                 x = x.contiguous(memory_format=torch.channels_last)
