@@ -43,6 +43,8 @@ VARIANTS: dict[str, dict] = {
     "blurlog-bf16": {"size": "fast-blurlog", "precision": "bf16"},  # corrects a 5x5 blur of log(1 + input)
     "mixlog-bf16": {"size": "fast-mixlog", "precision": "bf16"},  # a per-pixel blend of the two bases above
     "mixdemod-bf16": {"size": "fast-mixdemod", "precision": "bf16"},  # mixlog on color / albedo (demodulated)
+    "mix3-bf16": {"size": "fast-mix3", "precision": "bf16"},  # mixlog + a 13x13 blurred base (softmax of 3 shares)
+    "mix3w-bf16": {"size": "fast-mix3w", "precision": "bf16"},  # the same with a 25x25 one
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from mcdenoise.errors import McDenoiseError
 
-OUTPUTS = ("linear", "log", "kpn", "exp", "logblur", "blurlog", "mixlog")
-BASE_BLUR = 5  # "logblur", "blurlog" and "mixlog": side of the box blur in their base
+OUTPUTS = ("linear", "log", "kpn", "exp", "logblur", "blurlog", "mixlog", "mixlog3")
+BASE_BLUR = 5  # "logblur", "blurlog", "mixlog" and "mixlog3": side of the box blur in their base
 # "mixlog": the blurred base may lower a pixel freely (speckle, fireflies) but raise it by at most this
 # much in log(1 + v), a factor e^0.5 = 1.65; beyond it the blur only carries a bright neighbour's light
 # into a dark pixel (halos of 100x the reference around small emitters, BENCHMARKS.md stop 17).
@@ -51,9 +51,13 @@ class ModelConfig:
     # "blurlog"'s bases, by a share the network predicts in a 4th channel (starts halfway; `fit --init M
     # --size wide-mix` grows a "log" model M into it, keeping M's correction): where few samples are lit,
     # the blurred base stops the input's speckle passing through; at edges and emitters the sharp one wins.
+    # "mixlog3": "mixlog" with a third base, the `wide_blur` box blur of log(1 + color), and a softmax over
+    # three shares (2 more channels; starts at 1/3 each): sparse dark speckle needs more than 5x5 pixels'
+    # samples to average out (BENCHMARKS.md, stop 29).
     output: str = "linear"
     kernel: int = 5  # "kpn" only: odd kernel side
     scales: int = 3  # "kpn" only: full, 1/2, 1/4 ... resolution (<= pools)
+    wide_blur: int = 13  # "mixlog3" only: odd side of its wider box blur
     # Albedo demodulation (KPCN, Bako et al. 2017): the network sees and predicts color / albedo (channels
     # with albedo >= DEMOD_MIN_ALBEDO), the light arriving at each surface with textures divided out; the
     # output is multiplied back. Its base blurs (mixlog) then no longer blur across texture edges. Exactly
@@ -82,6 +86,8 @@ class ModelConfig:
         """Output channels of the conv predicting at pooling `level` (0 = full resolution)."""
         if self.output == "mixlog":
             return self.out_channels + 1  # + the share of the blurred base
+        if self.output == "mixlog3":
+            return self.out_channels + 2  # + the logits of the two blurred bases' shares (the sharp base's is 0)
         if self.output != "kpn":
             return self.out_channels
         return self.kernel**2 + (1 if level < self.scales - 1 else 0)  # kernel logits (+ blend weight)
@@ -102,6 +108,8 @@ class ModelConfig:
                 raise McDenoiseError(f"{name} widths must be positive integers, not {widths}")
         if self.demodulate and not self.aux:
             raise McDenoiseError("a model that demodulates by albedo needs the albedo input (in_channels 9)")
+        if self.output == "mixlog3" and (self.wide_blur <= BASE_BLUR or self.wide_blur % 2 == 0):
+            raise McDenoiseError(f"mixlog3 needs an odd wide_blur above {BASE_BLUR}, not {self.wide_blur}")
         if self.output == "kpn" and (self.kernel < 1 or self.kernel % 2 == 0 or not 1 <= self.scales <= self.pools):
             raise McDenoiseError(f"kpn needs an odd kernel (got {self.kernel}) and 1 <= scales <= pools "
                                  f"(got scales {self.scales}, pools {self.pools})")
@@ -169,6 +177,9 @@ PRESETS: dict[str, ModelConfig] = {
     # `fast-mixlog` on demodulated color (`ModelConfig.demodulate`): the ablation of albedo demodulation.
     "fast-mixdemod": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", demodulate=True),
     "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
+    # `fast-mixlog` with a third, wider blurred base (13x13 or 25x25): the stop-29 ablation.
+    "fast-mix3": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog3"),
+    "fast-mix3w": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog3", wide_blur=25),
 }
 
 
@@ -215,4 +226,6 @@ def receptive_field(cfg: ModelConfig) -> int:
         pools += sum((cfg.kernel - 1) * 2**s + 2 * 2**s for s in range(cfg.scales))
     if cfg.output in ("logblur", "blurlog", "mixlog"):  # the blur in the base
         pools += BASE_BLUR - 1
+    if cfg.output == "mixlog3":  # its widest blurred base
+        pools += cfg.wide_blur - 1
     return 1 + convs + pools

@@ -83,6 +83,13 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
         log = color.log_forward(exposed)
         share = torch.sigmoid(raw[:, 3:])  # (N, 1, H, W), 1/2 at a zero output; one share for R, G, B (no colour shift)
         base, raw = log - share * (log - blur(log)).clamp(min=-MIX_RAISE_MAX), raw[:, :3]
+    elif cfg.output == "mixlog3":  # raw: (N, 5, H, W), a correction and the logits of the 5x5 and wide bases' shares
+        log = color.log_forward(exposed)
+        wide = F.avg_pool2d(log, cfg.wide_blur, stride=1, padding=cfg.wide_blur // 2, count_include_pad=False)
+        share = torch.softmax(torch.cat([torch.zeros_like(raw[:, 3:4]), raw[:, 3:5]], dim=1), dim=1)  # (N, 3, H, W)
+        base = (log - share[:, 1:2] * (log - blur(log)).clamp(min=-MIX_RAISE_MAX)
+                - share[:, 2:3] * (log - wide).clamp(min=-MIX_RAISE_MAX))
+        raw = raw[:, :3]
     else:  # "log"
         base = color.log_forward(exposed)
     # Not color.log_inverse: that clamps at 0, which would stop the gradient of negative predictions.

@@ -122,8 +122,11 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
 
     bf16 trains `fast` at 2.5x the pixels/s of float32 on an AMX Xeon and 2.2x on an AVX-512 BF16 EPYC
     (v6's `wide-mix` 2.0x), and reaches a better model in the same time (BENCHMARKS.md, the ablation and
-    stop 28); without native support CPU bf16 is emulated and slower.
+    stop 28); without native support CPU bf16 is emulated: about 10x slower than float32 (stop 29, AVX2 EPYC).
     """
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        log.warning("bf16 asked for on a CPU without native bf16 (AMX or AVX-512 BF16): it is emulated, about "
+                    "10x slower than float32 here; --precision auto picks float32 on this CPU")
     if precision != "auto":
         return precision == "bf16"
     return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())

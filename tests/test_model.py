@@ -42,8 +42,8 @@ def test_unet_shapes(preset: str) -> None:
         cfg = net.cfg
         assert [o.shape for o in out] == [(2, cfg.head_channels(s), 2 * a >> s, 3 * a >> s) for s in range(cfg.scales)]
         assert cfg.head_channels(0) == cfg.kernel**2 + 1 and cfg.head_channels(cfg.scales - 1) == cfg.kernel**2
-    else:  # "mixlog": + the blurred base's share
-        assert out.shape == (2, 4 if net.cfg.output == "mixlog" else 3, 2 * a, 3 * a)
+    else:  # "mixlog": + the blurred base's share; "mixlog3": + two shares' logits
+        assert out.shape == (2, {"mixlog": 4, "mixlog3": 5}.get(net.cfg.output, 3), 2 * a, 3 * a)
 
 
 def test_fast_is_leaner_than_paper() -> None:
@@ -392,6 +392,36 @@ def test_mixlog_blur_does_not_carry_an_emitter_into_its_dark_neighbours() -> Non
     ring = torch.ones(11, 11, dtype=torch.bool)
     ring[4:7, 4:7] = False
     assert (1 + out[ring]).max() <= 1.1 * math.exp(MIX_RAISE_MAX) + 1e-5
+
+
+def test_mixlog3_wide_base_flattens_sparse_speckle_and_keeps_the_raise_bound() -> None:
+    """"mixlog3" starts at a third of each base; with the wide share on, a floor of sparse bright samples
+    is flattened far more than by the 5x5 base, and an emitter's dark neighbours still rise by at most
+    e^MIX_RAISE_MAX in 1 + v."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(PRESETS["tiny-mix"], output="mixlog3")
+    exposed = (torch.rand(1, 3, 40, 40) < 0.1).float().expand(1, 3, 40, 40) * 2.0  # 1 pixel in 10 lit
+    zero = torch.zeros(1, 5, 40, 40)
+    log = color.log_forward(exposed)
+    thirds = log - (log - F.avg_pool2d(log, 5, 1, 2, count_include_pad=False)).clamp(min=-MIX_RAISE_MAX) / 3 \
+        - (log - F.avg_pool2d(log, 13, 1, 6, count_include_pad=False)).clamp(min=-MIX_RAISE_MAX) / 3
+    torch.testing.assert_close(network_output(zero, exposed, cfg), torch.exp(thirds) - 1)
+    def only(channel: int) -> torch.Tensor:
+        raw = torch.zeros(1, 5, 40, 40)
+        if channel:
+            raw[:, channel] = 100.0
+        return network_output(raw, exposed, cfg)[..., 8:32, 8:32]  # away from the border
+    assert only(4).std() < 0.5 * only(3).std() < only(0).std()
+    emitter = torch.full((1, 3, 21, 21), 0.1)
+    emitter[..., 9:12, 9:12] = 1000.0
+    raw = torch.zeros(1, 5, 21, 21)
+    raw[:, 4] = 100.0  # the wide base only
+    out = network_output(raw, emitter, cfg)[0, 0]
+    ring = torch.ones(21, 21, dtype=torch.bool)
+    ring[9:12, 9:12] = False
+    assert (1 + out[ring]).max() <= 1.1 * math.exp(MIX_RAISE_MAX) + 1e-5
+    with pytest.raises(McDenoiseError, match="odd wide_blur"):
+        dataclasses.replace(cfg, wide_blur=12).check()
 
 
 def test_a_demodulating_model_denoises_color_over_albedo_and_multiplies_it_back() -> None:

@@ -242,7 +242,7 @@ def test_color_only_model_exports_a_color_only_graph(tmp_path: Path) -> None:
     assert np.max(np.abs(a - b) / (np.abs(a) + 1e-2)) < 1e-3
 
 
-@pytest.mark.parametrize("preset", ["tiny-exp", "tiny-logblur", "tiny-blurlog", "tiny-mixlog", "tiny-mixlog-demod"])
+@pytest.mark.parametrize("preset", ["tiny-exp", "tiny-logblur", "tiny-blurlog", "tiny-mixlog", "tiny-mixlog3", "tiny-mixlog-demod"])
 def test_exp_and_logblur_heads_export_with_dynamic_size(tmp_path: Path, preset: str) -> None:
     """The ablation heads (and albedo demodulation) run in ONNX Runtime at any size, as PyTorch computes them."""
     from dataclasses import replace

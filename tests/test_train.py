@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -258,6 +259,20 @@ def test_auto_precision_is_bf16_on_cuda_and_native_bf16_cpus(monkeypatch: pytest
         assert uses_bf16("auto", cpu) and uses_bf16("auto", cuda) and not uses_bf16("fp32", cpu)
     monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)  # emulated bf16 would be slower than float32
     assert not uses_bf16("auto", cpu) and uses_bf16("auto", cuda) and uses_bf16("bf16", cpu)
+
+
+def test_bf16_asked_for_on_a_cpu_that_emulates_it_warns(monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Forced bf16 on an AVX2-only CPU trained at 1/10 of float32's pixels/s, silently (stop 29)."""
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="mcdenoise.train"):
+        assert not uses_bf16("auto", torch.device("cpu")) and not uses_bf16("fp32", torch.device("cpu"))
+        assert not caplog.records
+        assert uses_bf16("bf16", torch.device("cpu"))
+    assert "emulated" in caplog.text and "--precision auto" in caplog.text
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    caplog.clear()
+    assert uses_bf16("bf16", torch.device("cpu")) and not caplog.records
 
 
 def test_loss_window_must_be_odd(tmp_path: Path, tiny_scene: Path) -> None:
