@@ -41,8 +41,10 @@ VARIANTS: dict[str, dict] = {
     "exp-bf16": {"size": "fast-exp", "precision": "bf16"},  # log(1 + radiance) directly, not a correction
     "logblur-bf16": {"size": "fast-logblur", "precision": "bf16"},  # corrects log(1 + 5x5 blur of the input)
     "blurlog-bf16": {"size": "fast-blurlog", "precision": "bf16"},  # corrects a 5x5 blur of log(1 + input)
+    "mixlog": {"size": "fast-mixlog"},  # fp32, for CPUs without native bf16 (AVX2-only), where bf16 is 10x slower
     "mixlog-bf16": {"size": "fast-mixlog", "precision": "bf16"},  # a per-pixel blend of the two bases above
     "mixdemod-bf16": {"size": "fast-mixdemod", "precision": "bf16"},  # mixlog on color / albedo (demodulated)
+    "mix3": {"size": "fast-mix3"},
     "mix3-bf16": {"size": "fast-mix3", "precision": "bf16"},  # mixlog + a 13x13 blurred base (softmax of 3 shares)
     "mix3w-bf16": {"size": "fast-mix3w", "precision": "bf16"},  # the same with a 25x25 one
 }
