@@ -53,7 +53,8 @@ class ModelConfig:
     # the blurred base stops the input's speckle passing through; at edges and emitters the sharp one wins.
     # "mixlog3": "mixlog" with a third base, the `wide_blur` box blur of log(1 + color), and a softmax over
     # three shares (2 more channels; starts at 1/3 each): sparse dark speckle needs more than 5x5 pixels'
-    # samples to average out (BENCHMARKS.md, stop 29).
+    # samples to average out. Lost to "mixlog" at equal CPU time (-0.6 dB box, more blotches: BENCHMARKS.md,
+    # stops 29-30); kept as an ablation option.
     output: str = "linear"
     kernel: int = 5  # "kpn" only: odd kernel side
     scales: int = 3  # "kpn" only: full, 1/2, 1/4 ... resolution (<= pools)
@@ -177,7 +178,7 @@ PRESETS: dict[str, ModelConfig] = {
     # `fast-mixlog` on demodulated color (`ModelConfig.demodulate`): the ablation of albedo demodulation.
     "fast-mixdemod": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", demodulate=True),
     "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
-    # `fast-mixlog` with a third, wider blurred base (13x13 or 25x25): the stop-29 ablation.
+    # `fast-mixlog` with a third, wider blurred base (13x13 or 25x25): the stops 29-30 ablation (lost).
     "fast-mix3": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog3"),
     "fast-mix3w": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog3", wide_blur=25),
 }
