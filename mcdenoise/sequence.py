@@ -83,7 +83,7 @@ def plan_outputs(inputs: list[Path], output: str | None,
 
     A folder is created when missing. Raises, before any work, when two inputs would write the same
     output, an output would replace an input or a `protect`ed file (--albedo/--normal side files), or
-    a single output file's folder does not exist.
+    a single output file is not named *.exr or its folder does not exist.
     """
     as_folder = output is not None and (len(inputs) > 1 or os.path.isdir(output) or output.endswith(("/", os.sep)))
     if output is None:
@@ -95,6 +95,9 @@ def plan_outputs(inputs: list[Path], output: str | None,
         outs = [folder / p.name for p in inputs]
     else:
         outs = [Path(output)]
+        if outs[0].suffix.lower() != ".exr":  # else `-o x.png` gets EXR bytes, `-o denoised` a file, not a folder
+            raise McDenoiseError(f"{output}: denoise writes OpenEXR; name the output file *.exr, or end a folder "
+                                 "name with a trailing / (mcdenoise eval --png makes PNG previews)")
     seen: dict[str, Path] = {}
     sources = {os.path.realpath(p) for p in (*inputs, *(q for q in protect if q is not None))}
     for src, out in zip(inputs, outs):

@@ -42,6 +42,16 @@ def test_plan_outputs_refuses_collisions_and_inputs(tmp_path: Path) -> None:
         plan_outputs([a], str(tmp_path / "a"))
     assert plan_outputs([a], None) == [tmp_path / "a" / "shot.1001.denoised.exr"]
     assert plan_outputs([a], str(tmp_path / "new") + "/") == [tmp_path / "new" / "shot.1001.exr"]
+    assert plan_outputs([a], str(tmp_path / "b" / "x.EXR")) == [tmp_path / "b" / "x.EXR"]
+
+
+@pytest.mark.parametrize("name", ["preview.png", "denoised"])
+def test_a_single_output_that_is_not_an_exr_is_refused(tmp_path: Path, name: str) -> None:
+    """`-o preview.png` used to write OpenEXR bytes under a .png name; `-o denoised` a file, not a folder."""
+    a = _frames(tmp_path / "a", 1)[0]
+    with pytest.raises(McDenoiseError, match=r"writes OpenEXR.*\.exr.*trailing /"):
+        plan_outputs([a], str(tmp_path / name))
+    assert not (tmp_path / name).exists()
 
 
 def test_sequence_keeps_names_skips_existing_and_reports_failures(
