@@ -5,6 +5,7 @@
 #   bash benchmarks/make_data.sh train   # the shipped default's (v6) training set (about 30 min on 2 cores)
 #   bash benchmarks/make_data.sh extra   # training sets tried since v6 (rooms, Cycles), fit_scene.py and n2n_vs_clean.py data
 #   bash benchmarks/make_data.sh more    # stop 22: as much data again as v6's (train3, train3_2spp, train_lamps2; about 40 min)
+#   bash benchmarks/make_data.sh targets # stop 30: data/train's 48 scenes, box, 12 renders a view (train12) and its first 4 (train4)
 #   bash benchmarks/make_data.sh all
 #
 # Needs `pip install -e ".[render]"` in .venv (Mitsuba 3) and, for the Cycles sets, .venv-blender (README).
@@ -73,6 +74,24 @@ more_b=(
     "$M render --procedural 16 --family lamp --first-seed 48 -o data/train_lamps2 --filter box --count 12 $R"
 )
 
+targets_a=(
+    # stop 30: 12-spp against 44-spp targets at v6's scale: data/train's box views with 8 more renders each
+    # (renders 0-3 are data/train's own: the same seeds)
+    "$M render --procedural 24 --first-seed 0 -o data/train12 --filter box --count 12 $R"
+)
+targets_b=(
+    "$M render --procedural 24 --first-seed 24 -o data/train12 --filter box --count 12 $R"
+)
+
+train4() {  # data/train4: train12's first 4 renders of each view (hard links)
+    for view in data/train12/proc_*/*_box; do
+        local scene; scene=$(basename "$(dirname "$view")")
+        mkdir -p "data/train4/$scene/$(basename "$view")"
+        ln -f "$view"/render_00[0-3].exr "data/train4/$scene/$(basename "$view")/"
+        cp "data/train12/$scene/scene.json" "data/train4/$scene/"
+    done
+}
+
 val_mix() {  # mixed validation set (names unique across folders): 2 Mitsuba procedural, 1 Mitsuba room, 2 Cycles scenes
     mkdir -p data/val_mix
     for d in heldout/proc_9000 heldout/proc_9001 heldout_rooms/room_9000; do ln -sfn "../$d" "data/val_mix/$(basename $d)"; done
@@ -95,6 +114,7 @@ case "${1:-}" in
     train) run train_a train_b ;;
     extra) run extra_a extra_b ;;
     more) run more_a more_b ;;
-    all) run eval_mitsuba eval_cycles; val_mix; run train_a train_b; run extra_a extra_b; run more_a more_b ;;
-    *) echo "usage: bash benchmarks/make_data.sh eval|train|extra|more|all" >&2; exit 2 ;;
+    targets) run targets_a targets_b; train4 ;;
+    all) run eval_mitsuba eval_cycles; val_mix; run train_a train_b; run extra_a extra_b; run more_a more_b; run targets_a targets_b; train4 ;;
+    *) echo "usage: bash benchmarks/make_data.sh eval|train|extra|more|targets|all" >&2; exit 2 ;;
 esac
