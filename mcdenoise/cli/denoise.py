@@ -142,7 +142,8 @@ def add_parser(sub: Any) -> None:
                        epilog=EPILOG)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="EXR files, folders, quoted globs ('f/*.exr') or frame patterns (f.%%04d.exr, f.####.exr)")
-    p.add_argument("-o", "--output", help="output file, or folder for several inputs (default: NAME.denoised.exr)")
+    p.add_argument("-o", "--output", help="output .exr file, or folder for several inputs (a trailing / makes a "
+                   "new one; default: NAME.denoised.exr)")
     model_options(p, threads=True)
     p.add_argument("--max-memory-mb", type=float, default=DEFAULT_MAX_MEMORY_MB, metavar="MB",
                    help=f"working memory cap; larger frames run in overlapping tiles (default {DEFAULT_MAX_MEMORY_MB})")
