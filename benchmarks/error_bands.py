@@ -34,6 +34,8 @@ def main() -> None:
         methods[name] = ours(None if path == "default" else path)
     methods[f"oidn-{args.oidn}"] = oidn(args.oidn)
     views = [v for v in eval_views(args.scenes) if v.filter == args.filter]
+    if not views:
+        raise SystemExit(f"no {args.filter}-filtered views with reference.exr in " + ", ".join(args.scenes))
     n_bands = len(EDGES) - 1
     pixels = np.zeros(n_bands)
     error = {name: np.zeros(n_bands) for name in methods}  # summed squared tonemapped error per band
@@ -47,11 +49,12 @@ def main() -> None:
 
     first, base = list(methods)[0], list(methods)[-1]
     total = pixels.sum()
+    ratio = np.divide(error[first], error[base], out=np.full(n_bands, np.nan), where=error[base] > 0)  # nan: empty band
     print(f"{len(views)} {args.filter} views; squared error per band / all pixels (x1e-5)")
     print(f"{'reference luminance':<22}{'pixels':>8}" + "".join(f"{n:>16}" for n in methods) + f"{first + '/' + base:>28}")
     for i in range(n_bands):
         row = "".join(f"{error[n][i] / total * 1e5:>16.2f}" for n in methods)
-        print(f"{EDGES[i]:>8g} - {EDGES[i + 1]:<11g}{pixels[i] / total:>8.3f}{row}{error[first][i] / error[base][i]:>28.2f}")
+        print(f"{EDGES[i]:>8g} - {EDGES[i + 1]:<11g}{pixels[i] / total:>8.3f}{row}{ratio[i]:>28.2f}")
     row = "".join(f"{error[n].sum() / total * 1e5:>16.2f}" for n in methods)
     print(f"{'all':<22}{1.0:>8.3f}{row}{error[first].sum() / error[base].sum():>28.2f}")
 

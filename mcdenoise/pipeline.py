@@ -74,21 +74,27 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
     if cfg.output == "exp":
         return torch.exp(raw.clamp(max=LOG_MAX)) - 1.0
     # The log-space heads: a correction `raw` to a base in log(1 + v) space.
-    blur = lambda t: F.avg_pool2d(t, BASE_BLUR, stride=1, padding=BASE_BLUR // 2, count_include_pad=False)  # noqa: E731
-    if cfg.output == "logblur":  # count_include_pad=False: the border is a blur of the pixels that exist
+    def blur(t: torch.Tensor, side: int = BASE_BLUR) -> torch.Tensor:
+        # count_include_pad=False: the border is a blur of the pixels that exist
+        return F.avg_pool2d(t, side, stride=1, padding=side // 2, count_include_pad=False)
+
+    def lowering(log: torch.Tensor, blurred: torch.Tensor) -> torch.Tensor:
+        # what moving to a blurred base takes off log(1 + v): a raise (a dark pixel beside a lamp) is bounded
+        return (log - blurred).clamp(min=-MIX_RAISE_MAX)
+
+    if cfg.output == "logblur":
         base = color.log_forward(blur(exposed))
     elif cfg.output == "blurlog":
         base = blur(color.log_forward(exposed))
     elif cfg.output == "mixlog":  # raw: (N, 4, H, W), a correction and the logit of the blurred base's share
         log = color.log_forward(exposed)
         share = torch.sigmoid(raw[:, 3:])  # (N, 1, H, W), 1/2 at a zero output; one share for R, G, B (no colour shift)
-        base, raw = log - share * (log - blur(log)).clamp(min=-MIX_RAISE_MAX), raw[:, :3]
+        base, raw = log - share * lowering(log, blur(log)), raw[:, :3]
     elif cfg.output == "mixlog3":  # raw: (N, 5, H, W), a correction and the logits of the 5x5 and wide bases' shares
         log = color.log_forward(exposed)
-        wide = F.avg_pool2d(log, cfg.wide_blur, stride=1, padding=cfg.wide_blur // 2, count_include_pad=False)
         share = torch.softmax(torch.cat([torch.zeros_like(raw[:, 3:4]), raw[:, 3:5]], dim=1), dim=1)  # (N, 3, H, W)
-        base = (log - share[:, 1:2] * (log - blur(log)).clamp(min=-MIX_RAISE_MAX)
-                - share[:, 2:3] * (log - wide).clamp(min=-MIX_RAISE_MAX))
+        base = (log - share[:, 1:2] * lowering(log, blur(log))
+                - share[:, 2:3] * lowering(log, blur(log, cfg.wide_blur)))
         raw = raw[:, :3]
     else:  # "log"
         base = color.log_forward(exposed)
