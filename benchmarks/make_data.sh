@@ -6,6 +6,7 @@
 #   bash benchmarks/make_data.sh extra   # training sets tried since v6 (rooms, Cycles), fit_scene.py and n2n_vs_clean.py data
 #   bash benchmarks/make_data.sh more    # stop 22: as much data again as v6's (train3, train3_2spp, train_lamps2; about 40 min)
 #   bash benchmarks/make_data.sh targets # stop 30: data/train's 48 scenes, box, 12 renders a view (train12) and its first 4 (train4)
+#   bash benchmarks/make_data.sh distill # stop 31: 32 more scenes, 2 renders a view, for `fit --target ensemble` (about 6 min)
 #   bash benchmarks/make_data.sh all
 #
 # Needs `pip install -e ".[render]"` in .venv (Mitsuba 3) and, for the Cycles sets, .venv-blender (README).
@@ -83,6 +84,15 @@ targets_b=(
     "$M render --procedural 24 --first-seed 24 -o data/train12 --filter box --count 12 $R"
 )
 
+distill_a=(
+    # stop 31: self-distillation needs no second render, but `render` writes pairs; seeds 48-71 are the first 24 of
+    # data/train2's scenes (never the held-out 9000s), lamps 20-27 data/train_lamps' (box only)
+    "$M render --procedural 24 --first-seed 48 -o data/distill2 --filter both --count 2 $R"
+)
+distill_b=(
+    "$M render --procedural 8 --family lamp --first-seed 20 -o data/distill_lamps --filter box --count 2 $R"
+)
+
 train4() {  # data/train4: train12's first 4 renders of each view (hard links)
     for view in data/train12/proc_*/*_box; do
         local scene; scene=$(basename "$(dirname "$view")")
@@ -115,6 +125,7 @@ case "${1:-}" in
     extra) run extra_a extra_b ;;
     more) run more_a more_b ;;
     targets) run targets_a targets_b; train4 ;;
-    all) run eval_mitsuba eval_cycles; val_mix; run train_a train_b; run extra_a extra_b; run more_a more_b; run targets_a targets_b; train4 ;;
-    *) echo "usage: bash benchmarks/make_data.sh eval|train|extra|more|targets|all" >&2; exit 2 ;;
+    distill) run distill_a distill_b ;;
+    all) run eval_mitsuba eval_cycles; val_mix; run train_a train_b; run extra_a extra_b; run more_a more_b; run targets_a targets_b; train4; run distill_a distill_b ;;
+    *) echo "usage: bash benchmarks/make_data.sh eval|train|extra|more|targets|distill|all" >&2; exit 2 ;;
 esac

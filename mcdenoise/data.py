@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 # noisy: another independent render (Noise2Noise); mean: the mean of all the view's other renders (still
 # independent of the input, so still unbiased, with 1/(k-1) of the variance); teacher: a trained model's
 # denoising of that mean (`TeacherTargets`: far less noisy, and biased only by the teacher's own errors on
-# a (k-1)x-spp input; still no reference); clean: reference.exr.
-TARGETS = ("noisy", "mean", "teacher", "clean")
+# a (k-1)x-spp input; still no reference); ensemble: the teacher's own denoising of the input render, averaged
+# over oriented passes (self-distillation: a single network learns what N of its passes average to; needs
+# no second render); clean: reference.exr.
+TARGETS = ("noisy", "mean", "teacher", "ensemble", "clean")
+TEACHER_TARGETS = ("teacher", "ensemble")  # targets a trained model makes (`TeacherTargets`)
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,8 @@ def collect_views(scene_dirs: Sequence[str | os.PathLike], target: str = "noisy"
             if validation:  # a render and its reference, or a held-out pair
                 if not v.renders or (v.reference is None and len(v.renders) < 2):
                     raise DataError(f"{v.path}: a validation view needs a render and reference.exr, or 2 renders")
+            elif target == "ensemble" and not v.renders:
+                raise DataError(f"{v.path}: no noisy render to train on")
             elif target in ("noisy", "mean", "teacher") and len(v.renders) < 2:
                 raise DataError(
                     f"{v.path}: {len(v.renders)} noisy render(s); Noise2Noise needs at least 2 independent "
@@ -269,18 +274,26 @@ class Batch:
 
 
 class TeacherTargets:
-    """Targets from a trained model: for render i of a view, its denoising of the mean of the view's other renders.
+    """Targets from a trained model, for render i of a view: its denoising of the mean of the view's other renders
+    ("teacher"), or of render i itself averaged over `passes` oriented passes ("ensemble").
 
-    The other renders are independent of render i, so the target's remaining error is the teacher's on a
-    (k-1)x-spp input, not the input's noise. Kept in a byte-budgeted LRU (float16 where it fits), computed
-    on first use: each costs one full-frame inference.
+    "teacher": the other renders are independent of render i, so the target's remaining error is the teacher's
+    on a (k-1)x-spp input, not the input's noise. "ensemble": the target is what `denoise --passes N` gives for
+    the very input the student sees, so the student learns the average of the teacher's orientations.
+    Kept in a byte-budgeted LRU (float16 where it fits), computed on first use (or by `prefill`).
     """
 
-    def __init__(self, model: str, cache: FrameCache, budget_bytes: int, *, device: str = "cpu") -> None:
-        from mcdenoise.infer import Denoiser  # inference stack only when a teacher is asked for
+    def __init__(self, model: str, cache: FrameCache, budget_bytes: int, *, device: str = "cpu",
+                 source: str = "teacher", passes: int = 1) -> None:
+        from mcdenoise.infer import Denoiser, check_passes  # inference stack only when a teacher is asked for
 
-        self.denoiser = Denoiser(model, backend="torch", device=device)
+        if source not in TEACHER_TARGETS:
+            raise ValueError(f"source must be one of {TEACHER_TARGETS}")
+        check_passes(passes)
+        # ONNX Runtime where it can (the shipped models on a CPU: about 2x PyTorch's float32 speed)
+        self.denoiser = Denoiser(model, backend="auto" if device == "cpu" else "torch", device=device)
         self.cache = cache
+        self.source, self.passes = source, passes
         self.computed = 0
         self._targets = ByteLRU(budget_bytes)  # (view label, render index) -> (3, H, W) target
         self._lock = threading.Lock()
@@ -297,12 +310,15 @@ class TeacherTargets:
             hit = self._targets.get(key)
             if hit is not None:
                 return hit
-            others = [self.cache.get(r) for j, r in enumerate(view.renders) if j != i]
+            if self.source == "ensemble":
+                frames = [self.cache.get(view.renders[i])]
+            else:
+                frames = [self.cache.get(r) for j, r in enumerate(view.renders) if j != i]
             mean = lambda bufs: np.mean([b.astype(np.float32) for b in bufs], axis=0).transpose(1, 2, 0)  # noqa: E731
             aux = self.denoiser.backend.config.aux
-            y = self.denoiser.denoise_arrays(mean([f.color for f in others]),
-                                             mean([f.albedo for f in others]) if aux else None,
-                                             mean([f.normal for f in others]) if aux else None)
+            y = self.denoiser.denoise_arrays(mean([f.color for f in frames]),
+                                             mean([f.albedo for f in frames]) if aux else None,
+                                             mean([f.normal for f in frames]) if aux else None, passes=self.passes)
             target = np.ascontiguousarray(y.transpose(2, 0, 1))  # (3, H, W)
             if float(target.max(initial=0.0)) < float(np.finfo(np.float16).max):
                 target = target.astype(np.float16)
@@ -310,17 +326,23 @@ class TeacherTargets:
             self._targets.put(key, target)
             return target
 
+    def prefill(self, views: Sequence[View], *, progress: bool = True) -> None:
+        """Compute every render's target now (a progress bar instead of slow first steps)."""
+        keys = [(v, i) for v in views for i in range(len(v.renders))]
+        for v, i in tqdm(keys, desc=f"teacher targets ({self.source}, {self.passes} pass(es))", unit="render",
+                         disable=not progress, dynamic_ncols=True):
+            self.get(v, i)
+
 
 class PairSampler:
     """Draws random crops of (input render, target render) pairs from the training views."""
 
     def __init__(self, views: Sequence[View], cache: FrameCache, *, crop: int, target: str = "noisy",
                  augment: bool = True, mix_spp: bool = False, teacher: TeacherTargets | None = None) -> None:
-        if (target == "teacher") != (teacher is not None):
-            raise ValueError("target 'teacher' and a TeacherTargets go together")
+        if (target in TEACHER_TARGETS) != (teacher is not None):
+            raise ValueError("targets 'teacher' and 'ensemble' and a TeacherTargets go together")
         if teacher is not None and mix_spp:
-            raise DataError("--target teacher denoises the mean of the renders the input leaves out: use it "
-                            "without --mix-spp")
+            raise DataError(f"--target {target} takes its targets from a model, per render: use it without --mix-spp")
         self.views = list(views)
         self.cache = cache
         self.crop = crop

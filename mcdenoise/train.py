@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from mcdenoise.architecture import PRECISIONS
 from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
-from mcdenoise.data import (FrameCache, PairSampler, Prefetcher, TeacherTargets, View, check_views, collect_views,
-                            holdout_tiles, split_renders, split_views)
+from mcdenoise.data import (TEACHER_TARGETS, FrameCache, PairSampler, Prefetcher, TeacherTargets, View, check_views,
+                            collect_views, holdout_tiles, split_renders, split_views)
 from mcdenoise.errors import DataError, McDenoiseError
 from mcdenoise.loss import block_means, hdr_loss, masked_block_means, validation_loss
 from mcdenoise.metrics import luminance_ratio, psnr_tonemapped, relmse
@@ -70,8 +70,9 @@ class TrainConfig:
     lr: float = 0.0  # Adam learning rate; 0 = 3e-4 from scratch (paper), 1e-4 when fine-tuning
     rampdown: float = 0.3  # final fraction of the run over which the lr ramps smoothly to 0
     seed: int = 0  # model init and batch sampling
-    target: str = "mean"  # "mean" or "noisy" (Noise2Noise), "teacher" (`data.TARGETS`) or "clean" (reference.exr; experiments)
-    teacher: str = "default"  # target "teacher": the model denoising the mean of the other renders
+    target: str = "mean"  # "mean" or "noisy" (Noise2Noise), "teacher", "ensemble" (`data.TARGETS`) or "clean" (experiments)
+    teacher: str = "default"  # targets "teacher" and "ensemble": the model that makes them
+    teacher_passes: int = 8  # target "ensemble": oriented passes the teacher averages
     val_views: int = -1  # views held out for validation; -1 = 1 when there are several, else 0
     val_scenes: list[str] = field(default_factory=list)  # extra scene directories for validation only
     val_every: int = 250  # steps between validations
@@ -466,8 +467,14 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise McDenoiseError(f"--loss-window must be an odd number of pixels (1 = per pixel), not {cfg.loss_window}")
     if cfg.precision not in PRECISIONS:
         raise McDenoiseError(f"unknown precision {cfg.precision!r}; use one of {', '.join(PRECISIONS)}")
-    if cfg.target == "teacher":
+    if cfg.target in TEACHER_TARGETS:
         load_checkpoint(cfg.teacher)  # a bad --teacher fails now, not after minutes of checking renders
+        from mcdenoise.infer import check_passes  # the inference stack only when a teacher is asked for
+
+        try:
+            check_passes(cfg.teacher_passes)
+        except McDenoiseError as exc:
+            raise McDenoiseError(f"--teacher-passes: {exc}") from None
 
     # 1. Resume or start: the model config comes from the checkpoint, the shipped model, or a preset.
     ckpt: dict[str, Any] | None = None
@@ -528,7 +535,14 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     if crop != cfg.crop and dist_info.main:
         log.warning("crop reduced from %d to %d px to fit the smallest view (multiple of %d)", cfg.crop, crop, align)
     # Teacher targets get a memory budget of their own, as large as the frames'.
-    teacher = TeacherTargets(cfg.teacher, cache, cfg.cache_mb * 2**20, device=str(device)) if cfg.target == "teacher" else None
+    teacher = None
+    if cfg.target in TEACHER_TARGETS:
+        teacher = TeacherTargets(cfg.teacher, cache, cfg.cache_mb * 2**20, device=str(device), source=cfg.target,
+                                 passes=cfg.teacher_passes if cfg.target == "ensemble" else 1)
+        # float16 (3, H, W) per render; when all of them fit, compute them now, with a progress bar
+        needed = sum(len(v.renders) * 6 * int(np.prod(cache.get(v.renders[0]).color.shape[1:])) for v in train_views)
+        if needed <= cfg.cache_mb * 2**20:
+            teacher.prefill(train_views, progress=progress and dist_info.main)
     sampler = PairSampler(train_views, cache, crop=crop, target=cfg.target, mix_spp=cfg.mix_spp, teacher=teacher)
 
     # 3. Model, optimizer (paper: Adam b1 0.9, b2 0.99, eps 1e-8), bf16 autocast + channels_last on

@@ -96,6 +96,46 @@ def test_teacher_target_is_the_teacher_on_the_mean_of_the_other_renders(tmp_path
         PairSampler(views, cache, crop=32, target="teacher", mix_spp=True, teacher=teacher)
 
 
+def test_ensemble_target_is_the_teachers_passes_on_the_input_itself(tmp_path: Path, tiny_scene: Path) -> None:
+    """--target ensemble: render i's target is the teacher's `--passes N` denoising of render i itself."""
+    from mcdenoise.data import TeacherTargets
+    from mcdenoise.infer import Denoiser
+
+    fit(tiny_config(tiny_scene, tmp_path / "teacher.pt", steps=2), progress=False)
+    views = collect_views([tiny_scene], "ensemble")
+    cache = FrameCache(2**30)
+    teacher = TeacherTargets(str(tmp_path / "teacher.pt"), cache, 2**30, source="ensemble", passes=4)
+    teacher.prefill(views, progress=False)
+    assert teacher.computed == sum(len(v.renders) for v in views)
+    b = PairSampler(views, cache, crop=32, target="ensemble", augment=False, teacher=teacher).sample(
+        np.random.default_rng(3), 4)
+    denoiser = Denoiser(tmp_path / "teacher.pt", backend="torch")
+    hwc = lambda a: a.astype(np.float32).transpose(1, 2, 0)  # noqa: E731
+    for color, target in zip(b.color, b.target):
+        f = next(cache.get(r) for v in views for r in v.renders if np.array_equal(color, cache.get(r).color))
+        want = denoiser.denoise_arrays(hwc(f.color), hwc(f.albedo), hwc(f.normal), passes=4).transpose(2, 0, 1)
+        np.testing.assert_allclose(target, want, rtol=2e-3, atol=1e-4)  # stored as float16
+        one_pass = denoiser.denoise_arrays(hwc(f.color), hwc(f.albedo), hwc(f.normal)).transpose(2, 0, 1)
+        assert not np.allclose(target, one_pass, rtol=2e-3, atol=1e-4)
+    assert teacher.computed == sum(len(v.renders) for v in views)  # sampling reused the prefilled targets
+
+
+def test_fit_with_ensemble_targets_needs_one_render_per_view(tmp_path: Path) -> None:
+    """`fit --target ensemble` trains on views with a single render (no pair needed) and keeps its settings."""
+    scene = make_scene(tmp_path / "scenes", renders=1, reference=False)
+    fit(tiny_config(make_scene(tmp_path / "pairs"), tmp_path / "teacher.pt", steps=2), progress=False)
+    assert main(["fit", str(scene), "-o", str(tmp_path / "s.pt"), "--init", "scratch", "--size", "tiny",
+                 "--steps", "3", "--batch", "2", "--crop", "16", "--val-views", "0", "--target", "ensemble",
+                 "--teacher", str(tmp_path / "teacher.pt"), "--teacher-passes", "2"]) == 0
+    cfg = load_checkpoint(tmp_path / "s.pt")["train_config"]
+    assert cfg["target"] == "ensemble" and cfg["teacher_passes"] == 2
+    with pytest.raises(DataError, match="2 independent"):
+        collect_views([scene], "mean")
+    assert main(["fit", str(scene), "-o", str(tmp_path / "t.pt"), "--init", "scratch", "--size", "tiny", "--steps", "1",
+                 "--val-views", "0", "--target", "ensemble", "--teacher", str(tmp_path / "teacher.pt"),
+                 "--teacher-passes", "9"]) != 0
+
+
 def test_a_bad_teacher_fails_before_the_data_is_read(tmp_path: Path) -> None:
     with pytest.raises(McDenoiseError, match="nope.pt"):
         fit(tiny_config(tmp_path / "no_scene", tmp_path / "m.pt", target="teacher", teacher=str(tmp_path / "nope.pt")),

@@ -14,7 +14,7 @@ from mcdenoise.errors import McDenoiseError
 
 # What --resume takes from the command line (the schedule and the machine) and what it keeps from the run.
 RESUME_OPTIONS = ("steps", "minutes", "lr", "rampdown", "device", "cache_mb", "checkpoint_minutes")
-RUN_OPTIONS = ("init", "size", "no_aux", "batch", "crop", "seed", "target", "teacher", "mix_spp", "clip_grad", "loss_window",
+RUN_OPTIONS = ("init", "size", "no_aux", "batch", "crop", "seed", "target", "teacher", "teacher_passes", "mix_spp", "clip_grad", "loss_window",
                "ema", "precision", "val_views", "val", "val_every", "patience")
 
 EPILOG = """examples:
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             scenes=list(args.scenes), output=args.output, init=args.init, size=args.size,
             steps=args.steps or 0, minutes=args.minutes or 0.0, batch=args.batch, crop=args.crop, lr=args.lr or 0.0,
             rampdown=TrainConfig.rampdown if args.rampdown is None else args.rampdown, seed=args.seed,
-            aux=not args.no_aux, target=args.target, teacher=args.teacher, val_views=args.val_views,
+            aux=not args.no_aux, target=args.target, teacher=args.teacher,
+            teacher_passes=args.teacher_passes, val_views=args.val_views,
             val_scenes=list(args.val or []), val_every=args.val_every, patience=args.patience, checkpoint_minutes=args.checkpoint_minutes,
             cache_mb=args.cache_mb, device=args.device, precision=args.precision, mix_spp=args.mix_spp,
             clip_grad=args.clip_grad, ema=TrainConfig.ema if args.ema is None else args.ema,
@@ -119,11 +120,15 @@ def add_parser(sub: Any) -> None:
                    help="mean (default): the mean of the view's other renders (Noise2Noise: unbiased, and less "
                    "noisy than one render with >= 3 renders); noisy: one other render (the paper); teacher: "
                    "the --teacher model's denoising of that mean (no "
-                   "reference either; one full-frame inference per render, kept in memory); clean: train against "
+                   "reference either; one full-frame inference per render, kept in memory); ensemble: the --teacher "
+                   "model's own denoising of the input render, averaged over --teacher-passes oriented passes (a "
+                   "single pass learns what several give; needs only one render per view); clean: train against "
                    "reference.exr (experiments)")
     p.add_argument("--teacher", default="default", metavar="MODEL",
-                   help="with --target teacher: the model that denoises the targets (a shipped name or a model "
+                   help="with --target teacher or ensemble: the model that makes the targets (a shipped name or a model "
                         "file; default: default)")
+    p.add_argument("--teacher-passes", type=int, default=8, metavar="N",
+                   help="with --target ensemble: oriented passes the teacher averages (1-8, default 8)")
     p.add_argument("--mix-spp", action="store_true",
                    help="inputs at several sample counts: the mean of 1 to k-1 of a view's k renders, the target "
                         "from the others (one model for 4, 8, 12 ... spp)")
@@ -150,7 +155,7 @@ def add_parser(sub: Any) -> None:
                         "when fine-tuning, never from scratch); the model written is always the best validated one")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="minutes between checkpoints")
     p.add_argument("--cache-mb", type=int, default=4096, help="memory for decoded frames (default 4096), and as much again for "
-                   "--target teacher's targets")
+                   "--target teacher and ensemble targets")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in -o exactly; --steps/--minutes extend it, --lr/--rampdown change "
