@@ -243,8 +243,9 @@ def _region_mask(region: str, height: int, width: int) -> np.ndarray:
     return mask
 
 
-def split_renders(view: View) -> tuple[View, View] | None:
-    """Validate on a view's renders, measured on held-out tiles; None with fewer than 2 renders.
+def split_renders(view: View, *, fewest: int = 2) -> tuple[View, View] | None:
+    """Validate on a view's renders, measured on held-out tiles; None with fewer than `fewest` renders
+    (1 for targets a model makes from the render itself, `--target ensemble`).
 
     Training keeps every render but never takes its loss on the held-out tiles (`holdout_tiles`), where
     validation measures (each of two renders against the mean of the others, `train.validate`): pixels
@@ -255,7 +256,7 @@ def split_renders(view: View) -> tuple[View, View] | None:
     Stop 22 spread the tiles over the frame; before, they were the bottom quarter, which on the Cornell
     box is mostly floor and did not see a fit's +0.9 dB on the scene's other camera.
     """
-    if len(view.renders) < 2:
+    if len(view.renders) < fewest:
         return None
     return (View(view.scene, view.name, view.renders, view.reference, region="train"),
             View(view.scene, view.name + " (held-out tiles)", view.renders, view.reference, region="held"))
@@ -295,7 +296,8 @@ class TeacherTargets:
         self.cache = cache
         self.source, self.passes = source, passes
         self.computed = 0
-        self._targets = ByteLRU(budget_bytes)  # (view label, render index) -> (3, H, W) target
+        # render path -> (3, H, W) target: a view and its held-out tiles (`split_renders`) share targets
+        self._targets = ByteLRU(budget_bytes)
         self._lock = threading.Lock()
 
     @property
@@ -305,7 +307,7 @@ class TeacherTargets:
 
     def get(self, view: View, i: int) -> np.ndarray:
         """(3, H, W) target for render `i` of `view`."""
-        key = (view.label, i)
+        key = view.renders[i].path
         with self._lock:
             hit = self._targets.get(key)
             if hit is not None:

@@ -221,9 +221,11 @@ def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 @torch.no_grad()
-def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch.device) -> dict[str, Any]:
+def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch.device,
+             teacher: TeacherTargets | None = None) -> dict[str, Any]:
     """Denoise full validation frames: PSNR/relMSE vs reference.exr, else the error against an independent
-    render of the held-out pair (`loss.validation_loss`)."""
+    render of the held-out pair (`loss.validation_loss`), else (a single render, `--target ensemble`) against
+    the teacher's target for it."""
     pipe = DenoisePipeline(net).eval()
     psnrs, rels, lums, losses, blocks = [], [], [], [], []
     for view in views[:VAL_FRAMES]:
@@ -238,7 +240,8 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
             psnrs.append(psnr_tonemapped(pick(out), ref))
             rels.append(relmse(pick(out), ref))
             lums.append(abs(luminance_ratio(pick(out).reshape(3, -1).T, ref.reshape(3, -1).T) - 1.0))
-        elif len(view.renders) > 1:
+            continue
+        if len(view.renders) > 1:
             # The first two renders are each the input once; the target of each is the mean of all the
             # view's other renders (unbiased, 1/(k-1) of one render's noise): two measurements of the same
             # error, with targets quiet enough for a paired test to tell a real gain from their noise.
@@ -253,8 +256,14 @@ def validate(net: nn.Module, views: list[View], cache: FrameCache, device: torch
             k = len(view.renders)
             error = 0.5 * (validation_loss(out, (total - ca) / (k - 1), ca)
                            + validation_loss(out_b, (total - cb) / (k - 1), cb))  # (H, W)
-            losses.append(float(pick(error).mean()))
-            blocks.append(block_means(error) if mask is None else masked_block_means(error, holdout_tiles(h, w)))
+        elif teacher is not None:
+            # One render: no independent target, so the error is measured against what the student is taught
+            # (the teacher's passes): it catches drift away from them, not gains beyond them.
+            error = validation_loss(out, teacher.get(view, 0).astype(np.float32), np.asarray(a.color, np.float32))
+        else:
+            continue
+        losses.append(float(pick(error).mean()))
+        blocks.append(block_means(error) if mask is None else masked_block_means(error, holdout_tiles(h, w)))
     metrics: dict[str, float] = {}
     if psnrs:
         # val_lum: the worst view's |mean luminance / the reference's - 1| (energy gained or lost)
@@ -517,7 +526,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     n_val = cfg.val_views if cfg.val_views >= 0 else (1 if len(views) >= 3 and not cfg.val_scenes else 0)
     train_views, val_views = split_views(views, n_val)
     if len(views) < 3 and cfg.val_views < 0 and not cfg.val_scenes:
-        splits = [split_renders(v) or (v, None) for v in views]
+        fewest = 1 if cfg.target == "ensemble" else 2  # ensemble targets need no second render to validate
+        splits = [split_renders(v, fewest=fewest) or (v, None) for v in views]
         train_views = [t for t, _ in splits]
         val_views = [v for _, v in splits if v is not None]
         if not val_views:
@@ -544,6 +554,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         if needed <= cfg.cache_mb * 2**20:
             teacher.prefill(train_views, progress=progress and dist_info.main)
     sampler = PairSampler(train_views, cache, crop=crop, target=cfg.target, mix_spp=cfg.mix_spp, teacher=teacher)
+    val_teacher = teacher if cfg.target == "ensemble" else None  # validates single-render views (`validate`)
 
     # 3. Model, optimizer (paper: Adam b1 0.9, b2 0.99, eps 1e-8), bf16 autocast + channels_last on
     # CUDA and on CPUs with native bf16 matmuls, unless fp32 is asked for (`uses_bf16`).
@@ -572,7 +583,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             # Measure the best weights again, so that the validations to come are compared with it on one scale.
             judge = copy.deepcopy(net)
             judge.load_state_dict(best.state)
-            remeasured = validate(judge, val_views, cache, device)
+            remeasured = validate(judge, val_views, cache, device, teacher=val_teacher)
             best.value, best.blocks, best.criterion = remeasured["val_loss"], remeasured.get("val_blocks"), VAL_CRITERION
             best.lowest = best.value  # records from the old criterion are not comparable either
             log.info("measured the best model (step %d) again with this version's validation: val_loss %.4g",
@@ -612,7 +623,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     last_ckpt = start
     metrics: dict[str, float] = {}
     if val_views and dist_info.main and step == 0:
-        metrics = validate(net, val_views, cache, device)
+        metrics = validate(net, val_views, cache, device, teacher=val_teacher)
         blocks = metrics.pop("val_blocks", None)
         rows.append({"step": 0, "elapsed": 0.0, **metrics})
         best.update(0, metrics, judged, blocks)  # the starting model is a candidate too: fine-tuning never ends worse
@@ -686,10 +697,10 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             bar.update(1)
             if dist_info.main and val_views and step % cfg.val_every == 0:
                 net.eval()
-                metrics = validate(judged, val_views, cache, device)
+                metrics = validate(judged, val_views, cache, device, teacher=val_teacher)
                 blocks = metrics.pop("val_blocks", None)
                 if average is not None:  # the raw weights' figure too, to show what the average buys
-                    raw = validate(net, val_views, cache, device)
+                    raw = validate(net, val_views, cache, device, teacher=val_teacher)
                     metrics |= {f"raw_{k}": v for k, v in raw.items() if k in ("val_psnr", "val_loss")}
                 net.train()
                 rows.append({"step": step, "elapsed": elapsed_before + time.monotonic() - start, **metrics})
@@ -715,7 +726,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     elapsed = elapsed_before + time.monotonic() - start
     validated_now = any(r["step"] == step and ("val_psnr" in r or "val_loss" in r) for r in rows[-2:])
     if dist_info.main and val_views and not validated_now:
-        metrics = validate(judged.eval(), val_views, cache, device)
+        metrics = validate(judged.eval(), val_views, cache, device, teacher=val_teacher)
         blocks = metrics.pop("val_blocks", None)
         rows.append({"step": step, "elapsed": elapsed, **metrics})
         best.update(step, metrics, judged, blocks)

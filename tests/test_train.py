@@ -136,6 +136,18 @@ def test_fit_with_ensemble_targets_needs_one_render_per_view(tmp_path: Path) -> 
                  "--teacher-passes", "9"]) != 0
 
 
+@pytest.mark.parametrize("views", [1, 3])
+def test_fit_with_ensemble_targets_validates_single_renders(tmp_path: Path, views: int) -> None:
+    """One render per view still validates, against the teacher's targets: on held-out tiles of a shot's one
+    view, or on a held-out view of three (before: no validation, and with 3 views one view lost to nothing)."""
+    scene = make_scene(tmp_path / "scenes", views=views, renders=1, reference=False)
+    fit(tiny_config(make_scene(tmp_path / "pairs"), tmp_path / "teacher.pt", steps=2), progress=False)
+    summary = fit(tiny_config(scene, tmp_path / "s.pt", steps=3, val_views=-1, val_every=2, target="ensemble",
+                              teacher=str(tmp_path / "teacher.pt"), teacher_passes=2), progress=False)
+    assert summary["val_views"] == 1 and summary["train_views"] == (1 if views == 1 else 2)
+    assert "val_loss" in summary["metrics"] and np.isfinite(summary["metrics"]["val_loss"])
+
+
 def test_a_bad_teacher_fails_before_the_data_is_read(tmp_path: Path) -> None:
     with pytest.raises(McDenoiseError, match="nope.pt"):
         fit(tiny_config(tmp_path / "no_scene", tmp_path / "m.pt", target="teacher", teacher=str(tmp_path / "nope.pt")),
@@ -554,7 +566,7 @@ def test_fit_keeps_the_best_validated_model_and_stops_when_it_stops_improving(
     scripted = iter([1.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99])  # val_loss at steps 0, 2, 4, ...: best at step 2
     seen: dict[int, dict] = {}
 
-    def fake_validate(net, views, cache, device):  # noqa: ANN001, ANN202
+    def fake_validate(net, views, cache, device, teacher=None):  # noqa: ANN001, ANN202
         seen[len(seen)] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}  # CUDA too
         return {"val_loss": next(scripted)}
 
