@@ -1,7 +1,10 @@
-"""Probe: how good is an ensemble of several networks x 8 oriented passes (a distillation teacher)?"""
+"""Probe (stop 31): how good is an ensemble of several networks x 8 oriented passes (a distillation teacher)?
+
+    python benchmarks/ensemble_teacher_probe.py data/quality10/spp4/*
+"""
 import sys
+
 sys.path.insert(0, "benchmarks")
-import functools
 from evalset import eval_views, evaluate, ours, print_table
 
 views = eval_views(sys.argv[1:])
