@@ -328,12 +328,18 @@ class TeacherTargets:
             self._targets.put(key, target)
             return target
 
-    def prefill(self, views: Sequence[View], *, progress: bool = True) -> None:
-        """Compute every render's target now (a progress bar instead of slow first steps)."""
+    def prefill(self, views: Sequence[View], *, progress: bool = True) -> bool:
+        """Compute every render's target now (a progress bar instead of slow first steps) when all of them fit
+        in the budget; False (nothing computed) when they do not, and targets are made on first use."""
         keys = [(v, i) for v in views for i in range(len(v.renders))]
+        # float16 (3, H, W) per render
+        needed = sum(len(v.renders) * 6 * int(np.prod(self.cache.get(v.renders[0]).color.shape[1:])) for v in views)
+        if needed > self._targets.budget:
+            return False
         for v, i in tqdm(keys, desc=f"teacher targets ({self.source}, {self.passes} pass(es))", unit="render",
                          disable=not progress, dynamic_ncols=True):
             self.get(v, i)
+        return True
 
 
 class PairSampler:

@@ -549,10 +549,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
     if cfg.target in TEACHER_TARGETS:
         teacher = TeacherTargets(cfg.teacher, cache, cfg.cache_mb * 2**20, device=str(device), source=cfg.target,
                                  passes=cfg.teacher_passes if cfg.target == "ensemble" else 1)
-        # float16 (3, H, W) per render; when all of them fit, compute them now, with a progress bar
-        needed = sum(len(v.renders) * 6 * int(np.prod(cache.get(v.renders[0]).color.shape[1:])) for v in train_views)
-        if needed <= cfg.cache_mb * 2**20:
-            teacher.prefill(train_views, progress=progress and dist_info.main)
+        teacher.prefill(train_views, progress=progress and dist_info.main)  # when they all fit in memory
     sampler = PairSampler(train_views, cache, crop=crop, target=cfg.target, mix_spp=cfg.mix_spp, teacher=teacher)
     val_teacher = teacher if cfg.target == "ensemble" else None  # validates single-render views (`validate`)
 

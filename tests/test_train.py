@@ -104,8 +104,10 @@ def test_ensemble_target_is_the_teachers_passes_on_the_input_itself(tmp_path: Pa
     fit(tiny_config(tiny_scene, tmp_path / "teacher.pt", steps=2), progress=False)
     views = collect_views([tiny_scene], "ensemble")
     cache = FrameCache(2**30)
+    small = TeacherTargets(str(tmp_path / "teacher.pt"), cache, 1000, source="ensemble", passes=4)
+    assert not small.prefill(views, progress=False) and small.computed == 0  # too many for the budget: on use
     teacher = TeacherTargets(str(tmp_path / "teacher.pt"), cache, 2**30, source="ensemble", passes=4)
-    teacher.prefill(views, progress=False)
+    assert teacher.prefill(views, progress=False)
     assert teacher.computed == sum(len(v.renders) for v in views)
     b = PairSampler(views, cache, crop=32, target="ensemble", augment=False, teacher=teacher).sample(
         np.random.default_rng(3), 4)
