@@ -587,6 +587,10 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
                      best.step, best.value)
     log_path, curve_path = _log_paths(output)
     rows = _read_log(log_path, step) if (ckpt is not None and dist_info.main) else []
+    if ckpt is not None and step > 0 and not rows and dist_info.main:
+        # A checkpoint copied without its log: the log and curve restart here; the earlier part stays where it was.
+        log.warning("no training log beside %s (%s): this log and its curve start at step %d; copy the run's "
+                    ".log.jsonl beside the checkpoint to keep its history", output, log_path.name, step)
     summary = {"train_views": len(train_views), "val_views": len(val_views), "crop": crop, "lr": base_lr,
                "parameters": sum(p.numel() for p in net.parameters()), "processes": dist_info.world}
     if dist_info.main:

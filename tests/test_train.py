@@ -509,6 +509,19 @@ def test_resume_takes_a_new_schedule_and_says_what_it_ignores(tmp_path: Path, ti
     assert "ignoring" in err and "--crop" in err and "--lr" not in err
 
 
+def test_resume_without_the_log_says_the_history_starts_over(tmp_path: Path, tiny_scene: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A checkpoint copied without its .log.jsonl resumes, but says that its log and curve start at the resume."""
+    out = tmp_path / "m.pt"
+    fit(tiny_config(tiny_scene, out, steps=20), progress=False)
+    (tmp_path / "m.log.jsonl").unlink()
+    assert main(["fit", "--resume", "-o", str(out), "--steps", "24"]) == 0
+    err = capsys.readouterr().err
+    assert "no training log" in err and "step 20" in err
+    assert main(["fit", "--resume", "-o", str(out), "--steps", "28"]) == 0  # its own log is there now: no warning
+    assert "no training log" not in capsys.readouterr().err
+
+
 def test_mixed_sample_counts_split_the_renders(tiny_scene: Path) -> None:
     """--mix-spp: the input is the mean of some renders, the target the mean of the others, never shared."""
     views = collect_views([tiny_scene], "mean")
