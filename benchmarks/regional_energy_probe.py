@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from evalset import eval_views
+from firefly_cap_probe import _filter as window_filter  # max / min / median over a window, edges replicated
 from mcdenoise import color
 from mcdenoise.infer import Denoiser
 from mcdenoise.metrics import luminance_ratio, psnr_lowpass, psnr_tonemapped
@@ -53,17 +54,10 @@ def regional(y: np.ndarray, x: np.ndarray, sigma: float) -> np.ndarray:
     return (y * ratio[..., None]).astype(np.float32)
 
 
-def median5(a: np.ndarray) -> np.ndarray:
-    """5x5 median of an (H, W) array, edges replicated."""
-    t = torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None]
-    win = F.unfold(F.pad(t, (2, 2, 2, 2), mode="replicate"), 5)
-    return win.median(1).values.reshape(a.shape).numpy()
-
-
 def clip_fireflies(x: np.ndarray, k: float) -> np.ndarray:
     """`x` with pixels brighter than k x (5x5 median + 0.1 x frame mean) luminance scaled down to that bound."""
     lum = color.luminance(x)
-    bound = k * (median5(lum) + 0.1 * float(lum.mean()))
+    bound = k * (window_filter(lum, 5, "median") + 0.1 * float(lum.mean()))
     return (x * np.minimum(1.0, bound / np.maximum(lum, 1e-12))[..., None]).astype(np.float32)
 
 
