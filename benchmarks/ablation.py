@@ -44,6 +44,7 @@ VARIANTS: dict[str, dict] = {
     "mixlog": {"size": "fast-mixlog"},  # fp32, for CPUs without native bf16 (AVX2-only), where bf16 is 10x slower
     "mixlog-bf16": {"size": "fast-mixlog", "precision": "bf16"},  # a per-pixel blend of the two bases above
     "mixdemod-bf16": {"size": "fast-mixdemod", "precision": "bf16"},  # mixlog on color / albedo (demodulated)
+    "mixavg-bf16": {"size": "fast-mixavg", "precision": "bf16"},  # mixlog with average pooling in the encoder
     "mix3": {"size": "fast-mix3"},
     "mix3-bf16": {"size": "fast-mix3", "precision": "bf16"},  # mixlog + a 13x13 blurred base (softmax of 3 shares)
     "mix3w-bf16": {"size": "fast-mix3w", "precision": "bf16"},  # the same with a 25x25 one

@@ -21,6 +21,7 @@ MIX_RAISE_MAX = 0.5
 # metals, glass and black paint have albedo ~0 in renderers' AOVs, and dividing by it (or by albedo + 0.01,
 # stop 28's first try) scaled their light up to 100x and lost 1.8 dB (BENCHMARKS.md stop 28).
 DEMOD_MIN_ALBEDO = 0.05
+POOLINGS = ("max", "avg")  # `ModelConfig.pool`
 PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA and native-bf16 CPUs, else fp32
 
 
@@ -64,6 +65,10 @@ class ModelConfig:
     # output is multiplied back. Its base blurs (mixlog) then no longer blur across texture edges. Exactly
     # invertible. An ablation option (BENCHMARKS.md stop 28), not used by the shipped models.
     demodulate: bool = False
+    # The encoder's 2x2 downsampling: "max" (the paper, OIDN) or "avg". In dark, sparsely sampled areas a max
+    # keeps whichever of 4 pixels caught a bright sample, so coarse levels see a firefly map, not the local mean
+    # the low frequencies (the blotches) need; an average passes that mean down exactly. Same multiply-adds.
+    pool: str = "max"
 
     @property
     def aux(self) -> bool:
@@ -107,6 +112,8 @@ class ModelConfig:
                 raise McDenoiseError(f"{name} needs one width or {n} (one per level), not {len(widths)}")
             if any(not isinstance(w, int) or w < 1 for w in per_level):
                 raise McDenoiseError(f"{name} widths must be positive integers, not {widths}")
+        if self.pool not in POOLINGS:
+            raise McDenoiseError(f"unknown pooling {self.pool!r}; use one of {', '.join(POOLINGS)}")
         if self.demodulate and not self.aux:
             raise McDenoiseError("a model that demodulates by albedo needs the albedo input (in_channels 9)")
         if self.output == "mixlog3" and (self.wide_blur <= BASE_BLUR or self.wide_blur % 2 == 0):
@@ -177,6 +184,8 @@ PRESETS: dict[str, ModelConfig] = {
     "large-mix": ModelConfig(enc=(48, 48, 64, 96, 128), dec=(64, 96, 128), head=(48, 32), pools=4, output="mixlog"),
     # `fast-mixlog` on demodulated color (`ModelConfig.demodulate`): the ablation of albedo demodulation.
     "fast-mixdemod": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", demodulate=True),
+    # `fast-mixlog` with average instead of max pooling (`ModelConfig.pool`): the stop 33 trunk ablation.
+    "fast-mixavg": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", pool="avg"),
     "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
     # `fast-mixlog` with a third, wider blurred base (13x13 or 25x25): the stops 29-30 ablation (lost).
     "fast-mix3": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog3"),

@@ -56,10 +56,11 @@ class UNet(nn.Module):
         p = self.cfg.pools
         skips = [self.input_skip(x)]  # skips[k]: tensor at 1/2^k resolution to concatenate on the way up
         h = self._conv("enc_conv1", self._conv("enc_conv0", x))
-        h = F.max_pool2d(h, 2)  # (N, enc, H/2, W/2)
+        pool = F.avg_pool2d if self.cfg.pool == "avg" else F.max_pool2d
+        h = pool(h, 2)  # (N, enc, H/2, W/2)
         for i in range(2, p + 1):
             skips.append(h)
-            h = F.max_pool2d(self._conv(f"enc_conv{i}", h), 2)  # (N, enc, H/2^i, W/2^i)
+            h = pool(self._conv(f"enc_conv{i}", h), 2)  # (N, enc, H/2^i, W/2^i)
         h = self._conv(f"enc_conv{p + 1}", h)  # bottleneck
         coarse: list[torch.Tensor] = []  # kpn heads, coarsest first
         for level in range(p, 1, -1):

@@ -450,3 +450,23 @@ def test_a_demodulating_model_denoises_color_over_albedo_and_multiplies_it_back(
         ModelConfig(in_channels=3, demodulate=True).check()
     with pytest.raises(McDenoiseError, match="can only widen"):
         grow(UNet(plain), demod)
+
+
+def test_average_pooling_passes_the_mean_of_sparse_samples_down() -> None:
+    """`pool="avg"`: the encoder averages 2x2 blocks (a lone bright sample is a quarter of its block, not all
+    of it); the config round-trips through a checkpoint dict, old dicts without the field load as "max", and an
+    unknown pooling is refused."""
+    avg = UNet(dataclasses.replace(PRESETS["tiny-mix"], pool="avg"))
+    seen = {}
+    avg.convs["enc_conv2"].register_forward_hook(lambda m, i, o: seen.setdefault("in", i[0]))
+    x = torch.randn(1, 9, 16, 16)
+    with torch.no_grad():
+        avg(x)
+        full = F.leaky_relu(avg.convs["enc_conv1"](F.leaky_relu(avg.convs["enc_conv0"](x), 0.1)), 0.1)
+    torch.testing.assert_close(seen["in"], F.avg_pool2d(full, 2))
+    assert ModelConfig.from_dict(avg.cfg.to_dict()) == avg.cfg
+    old = PRESETS["tiny-mix"].to_dict()
+    del old["pool"]
+    assert ModelConfig.from_dict(old).pool == "max"
+    with pytest.raises(McDenoiseError, match="unknown pooling"):
+        dataclasses.replace(PRESETS["tiny-mix"], pool="median").check()

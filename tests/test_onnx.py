@@ -242,16 +242,19 @@ def test_color_only_model_exports_a_color_only_graph(tmp_path: Path) -> None:
     assert np.max(np.abs(a - b) / (np.abs(a) + 1e-2)) < 1e-3
 
 
-@pytest.mark.parametrize("preset", ["tiny-exp", "tiny-logblur", "tiny-blurlog", "tiny-mixlog", "tiny-mixlog3", "tiny-mixlog-demod"])
+@pytest.mark.parametrize("preset", ["tiny-exp", "tiny-logblur", "tiny-blurlog", "tiny-mixlog", "tiny-mixlog3", "tiny-mixlog-demod",
+                                    "tiny-mixlog-avg"])
 def test_exp_and_logblur_heads_export_with_dynamic_size(tmp_path: Path, preset: str) -> None:
-    """The ablation heads (and albedo demodulation) run in ONNX Runtime at any size, as PyTorch computes them."""
+    """The ablation heads (and albedo demodulation, average pooling) run in ONNX Runtime at any size, as PyTorch
+    computes them."""
     from dataclasses import replace
 
     from mcdenoise.checkpoint import save_checkpoint
     from mcdenoise.model import PRESETS, UNet
 
     torch.manual_seed(3)
-    net = UNet(replace(PRESETS["tiny"], output=preset.split("-")[1], demodulate=preset.endswith("-demod")))
+    net = UNet(replace(PRESETS["tiny"], output=preset.split("-")[1], demodulate=preset.endswith("-demod"),
+                       pool="avg" if preset.endswith("-avg") else "max"))
     torch.nn.init.normal_(net.convs["dec_conv1c"].weight, std=0.1)
     pt = save_checkpoint(tmp_path / "m.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
     sess = _session(export_bytes(pt))
