@@ -45,6 +45,8 @@ VARIANTS: dict[str, dict] = {
     "mixlog-bf16": {"size": "fast-mixlog", "precision": "bf16"},  # a per-pixel blend of the two bases above
     "mixdemod-bf16": {"size": "fast-mixdemod", "precision": "bf16"},  # mixlog on color / albedo (demodulated)
     "mixavg-bf16": {"size": "fast-mixavg", "precision": "bf16"},  # mixlog with average pooling in the encoder
+    "mixlog-bf16-lr1e-3": {"size": "fast-mixlog", "precision": "bf16", "lr": 1e-3},  # twice the peak lr
+    "mixlog-bf16-b16": {"size": "fast-mixlog", "precision": "bf16", "batch": 16, "lr": 1e-3},  # 4x the crops a step
     "mix3": {"size": "fast-mix3"},
     "mix3-bf16": {"size": "fast-mix3", "precision": "bf16"},  # mixlog + a 13x13 blurred base (softmax of 3 shares)
     "mix3w-bf16": {"size": "fast-mix3w", "precision": "bf16"},  # the same with a 25x25 one
@@ -55,6 +57,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def seconds_per_step(cfg: TrainConfig, steps: int = 15) -> float:
     """Time of one training step of `cfg`'s model and precision (random data, as throughput.py times it)."""
     return cfg.batch * cfg.crop**2 / train_rate(cfg.size, steps, cfg.batch, cfg.crop, bf16=cfg.precision == "bf16")
+
+
+def step_key(cfg: TrainConfig) -> str:
+    """The step_ms.json key of `cfg`'s step: network and precision, and the batch shape where it is not 4 x 64²."""
+    key = f"{cfg.size}/{cfg.precision}"
+    return key if (cfg.batch, cfg.crop) == (4, 64) else f"{key}/{cfg.batch}x{cfg.crop}"
 
 
 def main() -> None:
@@ -90,11 +98,11 @@ def main() -> None:
     stored = json.loads(rate_file.read_text()) if rate_file.is_file() else {}
     rates = {}
     for _, cfg, _ in runs:
-        key = f"{cfg.size}/{cfg.precision}"
+        key = step_key(cfg)
         if key not in stored:
             stored[key] = seconds_per_step(cfg) * 1e3
             rate_file.write_text(json.dumps(stored, indent=1))
-        rates[(cfg.size, cfg.precision)] = stored[key] / 1e3
+        rates[key] = stored[key] / 1e3
         print(f"{key}: {stored[key]:.1f} ms/step ({cfg.batch * cfg.crop**2 * 1e3 / stored[key]:,.0f} px/s)", flush=True)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,12 +111,12 @@ def main() -> None:
     models = {}
     meta = {}
     for spec, cfg, minutes in runs:
-        steps = int(minutes * 60 / rates[(cfg.size, cfg.precision)])
+        steps = int(minutes * 60 / rates[step_key(cfg)])
         path = out / f"{spec.replace('@', '_')}.pt"
         cfg = replace(cfg, output=str(path), steps=steps)
         done = path.is_file() and int(load_checkpoint(path)["step"]) >= steps
         if not done:
-            print(f"\n== {spec}: {steps} steps ({minutes:g} CPU-min at {rates[(cfg.size, cfg.precision)] * 1e3:.1f} "
+            print(f"\n== {spec}: {steps} steps ({minutes:g} CPU-min at {rates[step_key(cfg)] * 1e3:.1f} "
                   "ms/step)", flush=True)
             fit(cfg, resume=path.is_file(), progress=True)
         ckpt = load_checkpoint(path)
@@ -127,7 +135,7 @@ def main() -> None:
     rows = evaluate(eval_views(args.eval), methods)
     print_table(rows, list(methods), "Ablation at equal CPU time (4-spp inputs vs references)")
     RESULTS.mkdir(exist_ok=True)
-    result = {"runs": meta, "rows": rows, "step_ms": {f"{k[0]}/{k[1]}": v * 1e3 for k, v in rates.items()},
+    result = {"runs": meta, "rows": rows, "step_ms": {k: v * 1e3 for k, v in rates.items()},
               "train": args.train, "eval": args.eval, "threads": torch.get_num_threads()}
     (RESULTS / "ablation.json").write_text(json.dumps(result, indent=1, default=float))
     means = {}
