@@ -46,6 +46,8 @@ VARIANTS: dict[str, dict] = {
     "mixdemod-bf16": {"size": "fast-mixdemod", "precision": "bf16"},  # mixlog on color / albedo (demodulated)
     "mixavg-bf16": {"size": "fast-mixavg", "precision": "bf16"},  # mixlog with average pooling in the encoder
     "mixlog-bf16-lr1e-3": {"size": "fast-mixlog", "precision": "bf16", "lr": 1e-3},  # twice the peak lr
+    "mixlog-bf16-lr2.5e-4": {"size": "fast-mixlog", "precision": "bf16", "lr": 2.5e-4},  # half the peak lr
+    "mixlog-bf16-lr1.25e-4": {"size": "fast-mixlog", "precision": "bf16", "lr": 1.25e-4},
     "mixlog-bf16-b16": {"size": "fast-mixlog", "precision": "bf16", "batch": 16, "lr": 1e-3},  # 4x the crops a step
     "mix3": {"size": "fast-mix3"},
     "mix3-bf16": {"size": "fast-mix3", "precision": "bf16"},  # mixlog + a 13x13 blurred base (softmax of 3 shares)
