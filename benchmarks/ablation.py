@@ -49,6 +49,8 @@ VARIANTS: dict[str, dict] = {
     "mixlog-bf16-lr2.5e-4": {"size": "fast-mixlog", "precision": "bf16", "lr": 2.5e-4},  # half the peak lr
     "mixlog-bf16-lr1.25e-4": {"size": "fast-mixlog", "precision": "bf16", "lr": 1.25e-4},
     "mixlog-bf16-b16": {"size": "fast-mixlog", "precision": "bf16", "batch": 16, "lr": 1e-3},  # 4x the crops a step
+    "mixlog-bf16-b8": {"size": "fast-mixlog", "precision": "bf16", "batch": 8},  # 2x the crops a step
+    "mixlog-bf16-b2": {"size": "fast-mixlog", "precision": "bf16", "batch": 2, "lr": 2.5e-4},  # half the crops a step
     "mix3": {"size": "fast-mix3"},
     "mix3-bf16": {"size": "fast-mix3", "precision": "bf16"},  # mixlog + a 13x13 blurred base (softmax of 3 shares)
     "mix3w-bf16": {"size": "fast-mix3w", "precision": "bf16"},  # the same with a 25x25 one

@@ -68,6 +68,7 @@ class ModelConfig:
     # The encoder's 2x2 downsampling: "max" (the paper, OIDN) or "avg". In dark, sparsely sampled areas a max
     # keeps whichever of 4 pixels caught a bright sample, so coarse levels see a firefly map, not the local mean
     # the low frequencies (the blotches) need; an average passes that mean down exactly. Same multiply-adds.
+    # Lost at equal steps (-0.08 dB box, -0.67 on the Cornell box; BENCHMARKS.md stop 33): an ablation option.
     pool: str = "max"
 
     @property
@@ -184,7 +185,7 @@ PRESETS: dict[str, ModelConfig] = {
     "large-mix": ModelConfig(enc=(48, 48, 64, 96, 128), dec=(64, 96, 128), head=(48, 32), pools=4, output="mixlog"),
     # `fast-mixlog` on demodulated color (`ModelConfig.demodulate`): the ablation of albedo demodulation.
     "fast-mixdemod": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", demodulate=True),
-    # `fast-mixlog` with average instead of max pooling (`ModelConfig.pool`): the stop 33 trunk ablation.
+    # `fast-mixlog` with average instead of max pooling (`ModelConfig.pool`): the stop 33 trunk ablation (lost).
     "fast-mixavg": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", pool="avg"),
     "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
     # `fast-mixlog` with a third, wider blurred base (13x13 or 25x25): the stops 29-30 ablation (lost).
