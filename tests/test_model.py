@@ -16,7 +16,7 @@ from mcdenoise.architecture import BASE_BLUR, DEMOD_MIN_ALBEDO, MIX_RAISE_MAX
 from mcdenoise.checkpoint import load_checkpoint, load_model, model_from_checkpoint, release_copy, save_checkpoint
 from mcdenoise.errors import McDenoiseError, ModelError
 from mcdenoise.loss import HDR_EPS, hdr_loss
-from mcdenoise.model import PRESETS, ModelConfig, UNet, count_parameters, grow, layer_table
+from mcdenoise.model import LEAKY_SLOPE, PRESETS, ModelConfig, UNet, count_parameters, grow, layer_table
 from mcdenoise.pipeline import INPUT_CHANNELS, DenoisePipeline, network_input, network_output, pad_to
 
 
@@ -462,7 +462,7 @@ def test_average_pooling_passes_the_mean_of_sparse_samples_down() -> None:
     x = torch.randn(1, 9, 16, 16)
     with torch.no_grad():
         avg(x)
-        full = F.leaky_relu(avg.convs["enc_conv1"](F.leaky_relu(avg.convs["enc_conv0"](x), 0.1)), 0.1)
+        full = F.leaky_relu(avg.convs["enc_conv1"](F.leaky_relu(avg.convs["enc_conv0"](x), LEAKY_SLOPE)), LEAKY_SLOPE)
     torch.testing.assert_close(seen["in"], F.avg_pool2d(full, 2))
     assert ModelConfig.from_dict(avg.cfg.to_dict()) == avg.cfg
     old = PRESETS["tiny-mix"].to_dict()
