@@ -51,6 +51,9 @@ VARIANTS: dict[str, dict] = {
     "mixlog-bf16-b16": {"size": "fast-mixlog", "precision": "bf16", "batch": 16, "lr": 1e-3},  # 4x the crops a step
     "mixlog-bf16-b8": {"size": "fast-mixlog", "precision": "bf16", "batch": 8},  # 2x the crops a step
     "mixlog-bf16-b2": {"size": "fast-mixlog", "precision": "bf16", "batch": 2, "lr": 2.5e-4},  # half the crops a step
+    # v6's batch shape (2 x 128², lr 3e-4; 25,641 steps give stop 33's pixels), with 4 or 5 pools (stop 34)
+    "mixlog-bf16-v6shape": {"size": "fast-mixlog", "precision": "bf16", "batch": 2, "crop": 128, "lr": 3e-4},
+    "mix5-bf16-v6shape": {"size": "fast-mix5", "precision": "bf16", "batch": 2, "crop": 128, "lr": 3e-4},
     "mix3": {"size": "fast-mix3"},
     "mix3-bf16": {"size": "fast-mix3", "precision": "bf16"},  # mixlog + a 13x13 blurred base (softmax of 3 shares)
     "mix3w-bf16": {"size": "fast-mix3w", "precision": "bf16"},  # the same with a 25x25 one

@@ -70,6 +70,11 @@ class ModelConfig:
     # the low frequencies (the blotches) need; an average passes that mean down exactly. Same multiply-adds.
     # Lost at equal steps (-0.08 dB box, -0.67 on the Cornell box; BENCHMARKS.md stop 33): an ablation option.
     pool: str = "max"
+    # Input pyramid: every encoder conv after a pool also reads the input averaged over its 2^l x 2^l block (the
+    # color averaged in linear radiance, then tonemapped as the input is). Max-pooled features hand coarse levels
+    # whichever pixel caught a bright sample; this hands them the unbiased local mean as well, which is what the
+    # low-frequency blotches of dark, sparsely sampled areas need. +1.4% multiply-adds for `fast` (stop 34).
+    pyramid: bool = False
 
     @property
     def aux(self) -> bool:
@@ -115,6 +120,9 @@ class ModelConfig:
                 raise McDenoiseError(f"{name} widths must be positive integers, not {widths}")
         if self.pool not in POOLINGS:
             raise McDenoiseError(f"unknown pooling {self.pool!r}; use one of {', '.join(POOLINGS)}")
+        for flag in ("demodulate", "pyramid"):  # a model file's JSON could say "yes", which is truthy
+            if not isinstance(getattr(self, flag), bool):
+                raise McDenoiseError(f"{flag} must be true or false, not {getattr(self, flag)!r}")
         if self.demodulate and not self.aux:
             raise McDenoiseError("a model that demodulates by albedo needs the albedo input (in_channels 9)")
         if self.output == "mixlog3" and (self.wide_blur <= BASE_BLUR or self.wide_blur % 2 == 0):
@@ -187,6 +195,11 @@ PRESETS: dict[str, ModelConfig] = {
     "fast-mixdemod": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", demodulate=True),
     # `fast-mixlog` with average instead of max pooling (`ModelConfig.pool`): the stop 33 trunk ablation (lost).
     "fast-mixavg": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", pool="avg"),
+    # `fast-mixlog` with a fifth pool (1/32): the paper's and OIDN's depth, for 0.7% more multiply-adds; twice the
+    # receptive field (290 px), for dark areas whose few samples must be averaged over large regions (stop 34).
+    "fast-mix5": ModelConfig(enc=24, dec=48, head=(32, 16), pools=5, output="mixlog"),
+    # `fast-mixlog` with the input pyramid (`ModelConfig.pyramid`): the stop 34 trunk ablation.
+    "fast-mixpyr": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", pyramid=True),
     "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
     # `fast-mixlog` with a third, wider blurred base (13x13 or 25x25): the stops 29-30 ablation (lost).
     "fast-mix3": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog3"),
@@ -208,8 +221,9 @@ def _layers(cfg: ModelConfig) -> list[tuple[str, tuple[int, ...], int]]:
     """(name, input parts, out_channels) of every conv, in order."""
     e, d, (h1, h2), c = cfg.enc_width, cfg.dec_width, cfg.head, cfg.in_channels
     table = [("enc_conv0", (c,), e(0)), ("enc_conv1", (e(0),), e(0))]  # full resolution, then pool1
-    table += [(f"enc_conv{i}", (e(i - 2),), e(i - 1)) for i in range(2, cfg.pools + 1)]  # at 1/2^(i-1), then pool(i)
-    table += [(f"enc_conv{cfg.pools + 1}", (e(cfg.pools - 1),), e(cfg.pools))]  # bottleneck at 1/2^pools
+    pyr = (c,) if cfg.pyramid else ()  # the input averaged to that resolution, after the features
+    table += [(f"enc_conv{i}", (e(i - 2), *pyr), e(i - 1)) for i in range(2, cfg.pools + 1)]  # at 1/2^(i-1), then pool(i)
+    table += [(f"enc_conv{cfg.pools + 1}", (e(cfg.pools - 1), *pyr), e(cfg.pools))]  # bottleneck at 1/2^pools
     for level in range(cfg.pools, 1, -1):  # at 1/2^(level-1): upsample, concat the skip of that resolution
         below = e(cfg.pools) if level == cfg.pools else d(level)
         table += [(f"dec_conv{level}a", (below, e(level - 2)), d(level - 1)), (f"dec_conv{level}b", (d(level - 1),), d(level - 1))]

@@ -10,10 +10,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from mcdenoise.architecture import PRESETS, ModelConfig, layer_inputs, layer_table, receptive_field
+from mcdenoise.color import n2n_forward, n2n_inverse
 from mcdenoise.errors import McDenoiseError
+from mcdenoise.pipeline import INPUT_OFFSET
 
-__all__ = ["LEAKY_SLOPE", "PRESETS", "ModelConfig", "UNet", "channel_aligned", "count_parameters", "grow", "layer_table",
-           "receptive_field"]
+__all__ = ["LEAKY_SLOPE", "PRESETS", "ModelConfig", "UNet", "channel_aligned", "count_parameters", "grow", "input_pyramid",
+           "layer_table", "receptive_field"]
 
 LEAKY_SLOPE = 0.1  # leaky ReLU slope of every conv but the last (paper, Table 2)
 
@@ -55,12 +57,17 @@ class UNet(nn.Module):
         """
         p = self.cfg.pools
         skips = [self.input_skip(x)]  # skips[k]: tensor at 1/2^k resolution to concatenate on the way up
+        pyramid = input_pyramid(x, p) if self.cfg.pyramid else None
         h = self._conv("enc_conv1", self._conv("enc_conv0", x))
         pool = F.avg_pool2d if self.cfg.pool == "avg" else F.max_pool2d
         h = pool(h, 2)  # (N, enc, H/2, W/2)
         for i in range(2, p + 1):
             skips.append(h)
+            if pyramid is not None:
+                h = torch.cat([h, pyramid[i - 1]], dim=1)  # (N, enc + in_channels, H/2^(i-1), W/2^(i-1))
             h = pool(self._conv(f"enc_conv{i}", h), 2)  # (N, enc, H/2^i, W/2^i)
+        if pyramid is not None:
+            h = torch.cat([h, pyramid[p]], dim=1)
         h = self._conv(f"enc_conv{p + 1}", h)  # bottleneck
         coarse: list[torch.Tensor] = []  # kpn heads, coarsest first
         for level in range(p, 1, -1):
@@ -76,6 +83,23 @@ class UNet(nn.Module):
         if self.cfg.output == "kpn":
             return (out, *coarse)
         return out
+
+
+def input_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """The network input (N, C, H, W) averaged over 2^l x 2^l blocks, l = 0..levels (`ModelConfig.pyramid`).
+
+    The color (the first 3 channels, tonemapped by `network_input`) is averaged in linear radiance and
+    tonemapped again: at 4 spp a dark block is a few lit pixels among black ones, and a mean of tonemapped
+    values would undercount them by up to 2x. Other channels (albedo, normal, zero padding) are averaged as
+    they are. Float32 whatever the autocast: the inverse tonemap spans 1e-6..1e30.
+    """
+    x = x.float()
+    radiance, rest = n2n_inverse(x[:, :3] + INPUT_OFFSET), x[:, 3:]
+    out = [x]
+    for _ in range(levels):
+        radiance, rest = F.avg_pool2d(radiance, 2), F.avg_pool2d(rest, 2)
+        out.append(torch.cat([n2n_forward(radiance) - INPUT_OFFSET, rest], dim=1))
+    return out
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -113,7 +137,10 @@ def channel_aligned(net: UNet, multiple: int = 16) -> nn.Module:
     net = copy.deepcopy(net)
     width = net.cfg.in_channels + pad
     with torch.no_grad():
-        for name in ("enc_conv0", "dec_conv1a"):  # the two convs reading the input; its channels come last in both
+        readers = ["enc_conv0", "dec_conv1a"]  # the convs reading the input; its channels come last in each
+        if net.cfg.pyramid:  # and the encoder convs reading the input pyramid
+            readers += [f"enc_conv{i}" for i in range(2, net.cfg.pools + 2)]
+        for name in readers:
             old = net.convs[name]
             conv = nn.Conv2d(old.in_channels + pad, old.out_channels, 3, padding=1).to(old.weight)
             conv.weight.zero_()

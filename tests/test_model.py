@@ -470,3 +470,30 @@ def test_average_pooling_passes_the_mean_of_sparse_samples_down() -> None:
     assert ModelConfig.from_dict(old).pool == "max"
     with pytest.raises(McDenoiseError, match="unknown pooling"):
         dataclasses.replace(PRESETS["tiny-mix"], pool="median").check()
+
+
+def test_input_pyramid_hands_coarse_levels_the_linear_mean() -> None:
+    """`pyramid=True`: the conv after the first pool reads, after the features, the input averaged over 2x2 blocks,
+    its color averaged in linear radiance (one lit pixel of four is a quarter of its light, tonemapped; not a
+    quarter of its tonemapped value); the padded ONNX form computes the same; old configs load without it."""
+    from mcdenoise.color import n2n_forward
+    from mcdenoise.model import channel_aligned
+    from mcdenoise.pipeline import INPUT_OFFSET
+
+    cfg = dataclasses.replace(PRESETS["tiny-mix"], pyramid=True)
+    assert dict((n, c) for n, c, _ in layer_table(cfg))["enc_conv2"] == cfg.enc_width(0) + 9
+    net = UNet(cfg).eval()
+    seen = {}
+    net.convs["enc_conv2"].register_forward_pre_hook(lambda m, i: seen.update(inp=i[0]))  # returns None: input kept
+    x = torch.full((1, 9, 8, 8), -INPUT_OFFSET)  # black, albedo 0, normal -1
+    x[:, :3, 0, 0] = float(n2n_forward(torch.tensor(3.0))) - INPUT_OFFSET  # one pixel of its 2x2 block lit: 3.0
+    with torch.no_grad():
+        net(x)
+        pyramid = seen["inp"][:, cfg.enc_width(0):]  # (1, 9, 4, 4)
+        torch.testing.assert_close(channel_aligned(net)(x), net(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(pyramid[0, :3, 0, 0], (n2n_forward(torch.tensor(0.75)) - INPUT_OFFSET).expand(3))
+    torch.testing.assert_close(pyramid[0, 3:, 0, 0], torch.full((6,), -INPUT_OFFSET))
+    old = PRESETS["tiny-mix"].to_dict()
+    assert ModelConfig.from_dict(old).pyramid is False and ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(McDenoiseError, match="pyramid must be true or false"):
+        dataclasses.replace(cfg, pyramid="yes").check()

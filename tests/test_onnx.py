@@ -243,9 +243,9 @@ def test_color_only_model_exports_a_color_only_graph(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("preset", ["tiny-exp", "tiny-logblur", "tiny-blurlog", "tiny-mixlog", "tiny-mixlog3", "tiny-mixlog-demod",
-                                    "tiny-mixlog-avg"])
+                                    "tiny-mixlog-avg", "tiny-mixlog-pyr"])
 def test_exp_and_logblur_heads_export_with_dynamic_size(tmp_path: Path, preset: str) -> None:
-    """The ablation heads (and albedo demodulation, average pooling) run in ONNX Runtime at any size, as PyTorch
+    """The ablation heads (and albedo demodulation, average pooling, the input pyramid) run in ONNX Runtime at any size, as PyTorch
     computes them."""
     from dataclasses import replace
 
@@ -254,7 +254,7 @@ def test_exp_and_logblur_heads_export_with_dynamic_size(tmp_path: Path, preset: 
 
     torch.manual_seed(3)
     net = UNet(replace(PRESETS["tiny"], output=preset.split("-")[1], demodulate=preset.endswith("-demod"),
-                       pool="avg" if preset.endswith("-avg") else "max"))
+                       pool="avg" if preset.endswith("-avg") else "max", pyramid=preset.endswith("-pyr")))
     torch.nn.init.normal_(net.convs["dec_conv1c"].weight, std=0.1)
     pt = save_checkpoint(tmp_path / "m.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()})
     sess = _session(export_bytes(pt))
