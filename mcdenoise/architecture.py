@@ -200,6 +200,7 @@ PRESETS: dict[str, ModelConfig] = {
     "fast-mix5": ModelConfig(enc=24, dec=48, head=(32, 16), pools=5, output="mixlog"),
     # `fast-mixlog` with the input pyramid (`ModelConfig.pyramid`): the stop 34 trunk ablation.
     "fast-mixpyr": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", pyramid=True),
+    "fast-mix5pyr": ModelConfig(enc=24, dec=48, head=(32, 16), pools=5, output="mixlog", pyramid=True),  # both
     "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
     # `fast-mixlog` with a third, wider blurred base (13x13 or 25x25): the stops 29-30 ablation (lost).
     "fast-mix3": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog3"),
