@@ -57,6 +57,7 @@ VARIANTS: dict[str, dict] = {
     "mixpyr-bf16-v6shape": {"size": "fast-mixpyr", "precision": "bf16", "batch": 2, "crop": 128, "lr": 3e-4},
     "mix5pyr-bf16-v6shape": {"size": "fast-mix5pyr", "precision": "bf16", "batch": 2, "crop": 128, "lr": 3e-4},
     "mix5-bf16": {"size": "fast-mix5", "precision": "bf16"},  # the fifth pool with stop 33's recipe (4 x 64², lr 5e-4)
+    "mixpyr-bf16": {"size": "fast-mixpyr", "precision": "bf16"},  # the input pyramid with stop 33's recipe
     "mix3": {"size": "fast-mix3"},
     "mix3-bf16": {"size": "fast-mix3", "precision": "bf16"},  # mixlog + a 13x13 blurred base (softmax of 3 shares)
     "mix3w-bf16": {"size": "fast-mix3w", "precision": "bf16"},  # the same with a 25x25 one
