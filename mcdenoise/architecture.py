@@ -197,9 +197,10 @@ PRESETS: dict[str, ModelConfig] = {
     "fast-mixavg": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", pool="avg"),
     # `fast-mixlog` with a fifth pool (1/32): the paper's and OIDN's depth, for 0.7% more multiply-adds; twice the
     # receptive field (290 px), for dark areas whose few samples must be averaged over large regions. Stop 34: +0.28 dB
-    # box with 128-px crops, -0.12 with 64-px ones, and 64-px crops with 4 pools beat both (an ablation option).
+    # box with 128-px crops, -0.08 with 64-px ones; 64-px crops with 4 pools match the best of it (an ablation option).
     "fast-mix5": ModelConfig(enc=24, dec=48, head=(32, 16), pools=5, output="mixlog"),
-    # `fast-mixlog` with the input pyramid (`ModelConfig.pyramid`): the stop 34 trunk ablation.
+    # `fast-mixlog` with the input pyramid (`ModelConfig.pyramid`): the stop 34 trunk ablation (+0.24 dB box with
+    # 128-px crops but -0.33 on the Cornell box; -0.12 with 64-px crops; not additive with the fifth pool).
     "fast-mixpyr": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", pyramid=True),
     "fast-mix5pyr": ModelConfig(enc=24, dec=48, head=(32, 16), pools=5, output="mixlog", pyramid=True),  # both
     "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
