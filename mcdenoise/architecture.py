@@ -11,6 +11,7 @@ from typing import Any
 
 from mcdenoise.errors import McDenoiseError
 
+INPUT_OFFSET = 0.5  # network inputs are centred: [0, 1] -> [-0.5, 0.5] (paper, appendix A)
 OUTPUTS = ("linear", "log", "kpn", "exp", "logblur", "blurlog", "mixlog", "mixlog3")
 BASE_BLUR = 5  # "logblur", "blurlog", "mixlog" and "mixlog3": side of the box blur in their base
 # "mixlog": the blurred base may lower a pixel freely (speckle, fireflies) but raise it by at most this

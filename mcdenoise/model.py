@@ -9,10 +9,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mcdenoise.architecture import PRESETS, ModelConfig, layer_inputs, layer_table, receptive_field
+from mcdenoise.architecture import INPUT_OFFSET, PRESETS, ModelConfig, layer_inputs, layer_table, receptive_field
 from mcdenoise.color import n2n_forward, n2n_inverse
 from mcdenoise.errors import McDenoiseError
-from mcdenoise.pipeline import INPUT_OFFSET
 
 __all__ = ["LEAKY_SLOPE", "PRESETS", "ModelConfig", "UNet", "channel_aligned", "count_parameters", "grow", "input_pyramid",
            "layer_table", "receptive_field"]
@@ -86,7 +85,7 @@ class UNet(nn.Module):
 
 
 def input_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """The network input (N, C, H, W) averaged over 2^l x 2^l blocks, l = 0..levels (`ModelConfig.pyramid`).
+    """The network input (N, C, H, W) averaged over 2^l x 2^l blocks, l = 0..levels (`ModelConfig.pyramid`; [0] is x).
 
     The color (the first 3 channels, tonemapped by `network_input`) is averaged in linear radiance and
     tonemapped again: at 4 spp a dark block is a few lit pixels among black ones, and a mean of tonemapped

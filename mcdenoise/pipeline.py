@@ -13,13 +13,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from mcdenoise import color
-from mcdenoise.architecture import BASE_BLUR, DEMOD_MIN_ALBEDO, MIX_RAISE_MAX, ModelConfig
+from mcdenoise.architecture import BASE_BLUR, DEMOD_MIN_ALBEDO, INPUT_OFFSET, MIX_RAISE_MAX, ModelConfig
 from mcdenoise.kpn import kpn_output
 
 # Input channel order of the network: the one place it is defined.
 INPUT_CHANNELS = ("color.R", "color.G", "color.B", "albedo.R", "albedo.G", "albedo.B",
                   "normal.X", "normal.Y", "normal.Z")
-INPUT_OFFSET = 0.5  # inputs are centred: [0, 1] -> [-0.5, 0.5] (paper, appendix A)
 CAP_WINDOW = 5  # the output may not exceed the brightest input pixel of this window around it ...
 CAP_FLOOR = 1.0  # ... above this exposed value (highlights only: dark pixels may rise above a few noisy samples)
 EMITTER_LEVEL = 16.0  # exposed value of the dimmest channel above which a 2x2 input block counts as an emitter

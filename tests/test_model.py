@@ -478,7 +478,7 @@ def test_input_pyramid_hands_coarse_levels_the_linear_mean() -> None:
     quarter of its tonemapped value); the padded ONNX form computes the same; old configs load without it."""
     from mcdenoise.color import n2n_forward
     from mcdenoise.model import channel_aligned
-    from mcdenoise.pipeline import INPUT_OFFSET
+    from mcdenoise.architecture import INPUT_OFFSET
 
     cfg = dataclasses.replace(PRESETS["tiny-mix"], pyramid=True)
     assert dict((n, c) for n, c, _ in layer_table(cfg))["enc_conv2"] == cfg.enc_width(0) + 9
