@@ -202,10 +202,11 @@ PRESETS: dict[str, ModelConfig] = {
     "fast-mix5": ModelConfig(enc=24, dec=48, head=(32, 16), pools=5, output="mixlog"),
     # `fast-mixlog` with the input pyramid (`ModelConfig.pyramid`): the stop 34 trunk ablation (+0.24 dB box with
     # 128-px crops but -0.33 on the Cornell box; -0.12 with 64-px crops; not additive with the fifth pool).
-    # `wide-mix` (v6) with the fifth pool: its 1/16 widths repeated at 1/32. Stop 34's +0.28 dB box for `fast-mix5`
-    # with v6's 128-px crops, tried at v6's scale (stop 36); +1.7% multiply-adds, inputs multiples of 32.
+    # `wide-mix` (v6) with the fifth pool: its 1/16 widths repeated at 1/32 (+1.5% multiply-adds, inputs multiples of
+    # 32). Stop 34's +0.28 dB box for `fast-mix5` did not carry over: from scratch with v6's recipe and steps, -0.05 dB
+    # box and -0.46 on the Cornell box, fewer blotches (BENCHMARKS.md stop 36). An ablation option.
     "wide-mix5": ModelConfig(enc=(32, 32, 48, 64, 96, 96), dec=(48, 64, 96, 96), head=(32, 16), pools=5, output="mixlog"),
-    # `slim-mix` with the same fifth pool: for the speed target, if the pool brings `slim` level with v6 (stop 36).
+    # `slim-mix` with the same fifth pool, for the speed target: ties `slim` step for step (stop 36). An ablation option.
     "slim-mix5": ModelConfig(enc=(16, 32, 48, 64, 96, 96), dec=(32, 64, 96, 96), head=(32, 16), pools=5, output="mixlog"),
     "fast-mixpyr": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", pyramid=True),
     "fast-mix5pyr": ModelConfig(enc=24, dec=48, head=(32, 16), pools=5, output="mixlog", pyramid=True),  # both
