@@ -200,14 +200,14 @@ PRESETS: dict[str, ModelConfig] = {
     # receptive field (290 px), for dark areas whose few samples must be averaged over large regions. Stop 34: +0.28 dB
     # box with 128-px crops, -0.08 with 64-px ones; 64-px crops with 4 pools match the best of it (an ablation option).
     "fast-mix5": ModelConfig(enc=24, dec=48, head=(32, 16), pools=5, output="mixlog"),
-    # `fast-mixlog` with the input pyramid (`ModelConfig.pyramid`): the stop 34 trunk ablation (+0.24 dB box with
-    # 128-px crops but -0.33 on the Cornell box; -0.12 with 64-px crops; not additive with the fifth pool).
     # `wide-mix` (v6) with the fifth pool: its 1/16 widths repeated at 1/32 (+1.5% multiply-adds, inputs multiples of
     # 32). Stop 34's +0.28 dB box for `fast-mix5` did not carry over: from scratch with v6's recipe and steps, -0.05 dB
     # box and -0.46 on the Cornell box, fewer blotches (BENCHMARKS.md stop 36). An ablation option.
     "wide-mix5": ModelConfig(enc=(32, 32, 48, 64, 96, 96), dec=(48, 64, 96, 96), head=(32, 16), pools=5, output="mixlog"),
     # `slim-mix` with the same fifth pool, for the speed target: ties `slim` step for step (stop 36). An ablation option.
     "slim-mix5": ModelConfig(enc=(16, 32, 48, 64, 96, 96), dec=(32, 64, 96, 96), head=(32, 16), pools=5, output="mixlog"),
+    # `fast-mixlog` with the input pyramid (`ModelConfig.pyramid`): the stop 34 trunk ablation (+0.24 dB box with
+    # 128-px crops but -0.33 on the Cornell box; -0.12 with 64-px crops; not additive with the fifth pool).
     "fast-mixpyr": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", pyramid=True),
     "fast-mix5pyr": ModelConfig(enc=24, dec=48, head=(32, 16), pools=5, output="mixlog", pyramid=True),  # both
     "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
