@@ -12,7 +12,7 @@ HDR_EPS = 0.01  # the paper's constant in the denominator
 
 
 def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, window: int = 1,
-             mask: torch.Tensor | None = None) -> torch.Tensor:
+             mask: torch.Tensor | None = None, scales: tuple[int, ...] = ()) -> torch.Tensor:
     """Mean of (f(x) - y)^2 / (sg(f(x)) + eps)^2 with y the linear (never tonemapped) target; (N, 3, H, W) each.
 
     `mask` (N, 1, H, W), 1 or 0: the mean over the pixels where it is 1 only (a shot's held-out tiles are 0).
@@ -26,7 +26,26 @@ def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, win
     weighted as its surroundings are, not 1/f^2 less: L_HDR's own weight goes easy on exactly the bright
     outliers that tonemapped images show. The weight still never depends on the target, so the
     minimiser is still the mean of the targets.
+
+    `scales` (block sides, e.g. (4, 16)): plus the same loss on pred and target averaged over s x s blocks, one
+    term per scale, each weighted as the per-pixel term. Averaging leaves an error that is constant over a block (a
+    low-frequency blotch) whole but divides the target's per-pixel noise variance by s^2, so such errors count once
+    more per scale, with a far less noisy gradient. Block means of the targets are still unbiased and the weights
+    still come from the prediction only, so the minimiser is unchanged.
     """
+    loss = _hdr_term(pred, target, eps, window, mask)
+    for s in scales:
+        if mask is None:  # (N, 3, H/s, W/s) block means
+            loss = loss + _hdr_term(F.avg_pool2d(pred, s), F.avg_pool2d(target, s), eps, 1, None)
+        else:  # only blocks wholly inside the trained area: a held-out tile must not leak into a block's mean
+            whole = (F.avg_pool2d(mask, s) > 0.999).to(mask.dtype)
+            loss = loss + _hdr_term(F.avg_pool2d(pred, s), F.avg_pool2d(target, s), eps, 1, whole)
+    return loss
+
+
+def _hdr_term(pred: torch.Tensor, target: torch.Tensor, eps: float, window: int,
+              mask: torch.Tensor | None) -> torch.Tensor:
+    """One scale of `hdr_loss`."""
     f = pred.detach().clamp(min=0.0)
     if window > 1:
         f = torch.minimum(f, F.avg_pool2d(f, window, stride=1, padding=window // 2, count_include_pad=False))

@@ -86,6 +86,7 @@ class TrainConfig:
     ema: float = -1.0  # decay of a moving average of the weights, validated and written instead; 0 = off;
     # -1 = FIT_EMA when fine-tuning, off from scratch
     loss_window: int = 1  # L_HDR weights from min(f, box mean of f over this window) (`loss.hdr_loss`); 1 = per pixel
+    loss_scales: list[int] = field(default_factory=list)  # plus L_HDR on s x s block means, one term per s (`loss.hdr_loss`)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -474,6 +475,9 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         raise McDenoiseError(f"--clip-grad must be 0 (off) or above 1 (times the running mean norm), not {cfg.clip_grad}")
     if cfg.loss_window < 1 or cfg.loss_window % 2 == 0:
         raise McDenoiseError(f"--loss-window must be an odd number of pixels (1 = per pixel), not {cfg.loss_window}")
+    if any(not isinstance(k, int) or not 2 <= k <= cfg.crop // 2 for k in cfg.loss_scales):
+        raise McDenoiseError(f"--loss-scales must be block sides from 2 to half the crop ({cfg.crop // 2}), "
+                             f"not {cfg.loss_scales}")
     if cfg.precision not in PRECISIONS:
         raise McDenoiseError(f"unknown precision {cfg.precision!r}; use one of {', '.join(PRECISIONS)}")
     if cfg.target in TEACHER_TARGETS:
@@ -669,7 +673,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
                 raw = model(x)
             pred = network_output(raw, color_ * exposure.view(-1, 1, 1, 1), net.cfg, albedo)  # linear HDR
             weight = None if b.weight is None else to(b.weight)  # (N, 1, crop, crop): 0 on a shot's held-out tiles
-            loss = hdr_loss(pred, y, window=cfg.loss_window, mask=weight)
+            loss = hdr_loss(pred, y, window=cfg.loss_window, mask=weight, scales=tuple(cfg.loss_scales))
             if not torch.isfinite(loss):
                 raise McDenoiseError(f"loss became {float(loss)} at step {step}; lower --lr")
             opt.zero_grad(set_to_none=True)

@@ -205,6 +205,31 @@ def test_windowed_hdr_loss_weights_a_speckle_as_its_surroundings_and_stays_unbia
     torch.testing.assert_close(f.detach(), targets.mean(0, keepdim=True), rtol=0.03, atol=0.01)
 
 
+def test_multiscale_hdr_loss_counts_blotches_per_scale_and_stays_unbiased() -> None:
+    """--loss-scales: an error constant over blocks (a blotch) counts once more per scale, pixel noise hardly
+    more; a free per-pixel image trained against noisy targets still converges to their mean."""
+    flat = torch.full((1, 3, 32, 32), 0.5)
+    blotch = hdr_loss(flat * 1.2, flat)
+    assert float(hdr_loss(flat * 1.2, flat, scales=(4, 16))) == pytest.approx(3 * float(blotch))
+    speckle = flat * torch.from_numpy(np.random.default_rng(0).choice([0.8, 1.2], size=(1, 3, 32, 32))).float()
+    assert float(hdr_loss(speckle, flat, scales=(4, 16))) < 1.4 * float(hdr_loss(speckle, flat))
+    mask = torch.ones(1, 1, 32, 32)
+    mask[..., :16, :16] = 0  # held-out tile: its error must not reach any term
+    wrong = flat.clone()
+    wrong[..., :16, :16] = 5.0
+    assert float(hdr_loss(wrong, flat, mask=mask, scales=(4, 16))) == 0.0
+    rng = np.random.default_rng(1)
+    means = torch.from_numpy(rng.uniform(0.05, 3.0, size=(1, 1, 8, 8)).astype(np.float32))
+    targets = torch.from_numpy(rng.exponential(1.0, size=(3000, 1, 8, 8)).astype(np.float32)) * means
+    f = torch.full((1, 1, 8, 8), 0.5, requires_grad=True)
+    opt = torch.optim.Adam([f], lr=0.02)
+    for _ in range(1500):
+        opt.zero_grad()
+        hdr_loss(f.expand_as(targets), targets, scales=(2, 4)).backward()
+        opt.step()
+    torch.testing.assert_close(f.detach(), targets.mean(0, keepdim=True), rtol=0.03, atol=0.01)
+
+
 def test_untrained_transfer_model_is_the_identity() -> None:
     """A 'transfer' network starts as the identity on color: training only learns the denoising."""
     pipe = DenoisePipeline(UNet(PRESETS["fast"])).eval()

@@ -329,6 +329,13 @@ def test_bf16_asked_for_on_a_cpu_that_emulates_it_warns(monkeypatch: pytest.Monk
     assert uses_bf16("bf16", torch.device("cpu")) and not caplog.records
 
 
+def test_loss_scales_must_fit_the_crop(tmp_path: Path, tiny_scene: Path) -> None:
+    for bad in ([1], [9], [4, 0]):  # crop 16: block sides 2 to 8
+        with pytest.raises(McDenoiseError, match="--loss-scales"):
+            fit(tiny_config(tiny_scene, tmp_path / "m.pt", loss_scales=bad), progress=False)
+    fit(tiny_config(tiny_scene, tmp_path / "m.pt", loss_scales=[2, 8], steps=2), progress=False)
+
+
 def test_loss_window_must_be_odd(tmp_path: Path, tiny_scene: Path) -> None:
     with pytest.raises(McDenoiseError, match="--loss-window"):
         fit(tiny_config(tiny_scene, tmp_path / "m.pt", loss_window=2), progress=False)

@@ -15,7 +15,7 @@ from mcdenoise.errors import McDenoiseError
 # What --resume takes from the command line (the schedule and the machine) and what it keeps from the run.
 RESUME_OPTIONS = ("steps", "minutes", "lr", "rampdown", "device", "cache_mb", "checkpoint_minutes")
 RUN_OPTIONS = ("init", "size", "no_aux", "batch", "crop", "seed", "target", "teacher", "teacher_passes", "mix_spp", "clip_grad", "loss_window",
-               "ema", "precision", "val_views", "val", "val_every", "patience")
+               "loss_scales", "ema", "precision", "val_views", "val", "val_every", "patience")
 
 EPILOG = """examples:
   mcdenoise fit shots/sq010 -o sq010.pt --minutes 15          fine-tune the shipped model on a scene
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             val_scenes=list(args.val or []), val_every=args.val_every, patience=args.patience, checkpoint_minutes=args.checkpoint_minutes,
             cache_mb=args.cache_mb, device=args.device, precision=args.precision, mix_spp=args.mix_spp,
             clip_grad=args.clip_grad, ema=TrainConfig.ema if args.ema is None else args.ema,
-            loss_window=args.loss_window,
+            loss_window=args.loss_window, loss_scales=list(args.loss_scales or []),
         )
     try:
         summary = fit(cfg, resume=args.resume)
@@ -139,6 +139,9 @@ def add_parser(sub: Any) -> None:
                    help="weight the loss of each pixel by min(prediction, its KxK mean) rather than by the "
                         "prediction alone: bright speckles and fireflies the model leaves in dark areas count as "
                         "much as their surroundings (try 3; still unbiased); 1 (default): per pixel")
+    p.add_argument("--loss-scales", type=int, nargs="+", metavar="S",
+                   help="add the loss on S x S block means of the prediction and target, one term per S (try 4 16): "
+                        "low-frequency blotches count more, and with less noise (still unbiased); default: none")
     p.add_argument("--ema", type=float, metavar="DECAY",
                    help="validate and write a moving average of the weights (0.999: about the last 1000 steps) "
                         "instead of the last step's; 0: off; default 0.998 when fine-tuning, off from scratch")
