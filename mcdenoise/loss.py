@@ -29,9 +29,10 @@ def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, win
 
     `scales` (block sides, e.g. (4, 16)): plus the same loss on pred and target averaged over s x s blocks, one
     term per scale, each weighted as the per-pixel term. Averaging leaves an error that is constant over a block (a
-    low-frequency blotch) whole but divides the target's per-pixel noise variance by s^2, so such errors count once
-    more per scale, with a far less noisy gradient. Block means of the targets are still unbiased and the weights
-    still come from the prediction only, so the minimiser is unchanged.
+    low-frequency blotch) whole and shrinks pixel-to-pixel error s^2-fold, so blotches count once more per scale:
+    the error spectrum is weighted towards low frequencies (their gradient is as noisy as in the per-pixel term,
+    only larger). Block means of the targets are still unbiased and the weights still come from the prediction
+    only, so the minimiser is unchanged.
     """
     loss = _hdr_term(pred, target, eps, window, mask)
     for s in scales:
