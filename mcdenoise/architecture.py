@@ -22,6 +22,7 @@ MIX_RAISE_MAX = 0.5
 # metals, glass and black paint have albedo ~0 in renderers' AOVs, and dividing by it (or by albedo + 0.01,
 # stop 28's first try) scaled their light up to 100x and lost 1.8 dB (BENCHMARKS.md stop 28).
 DEMOD_MIN_ALBEDO = 0.05
+BLURRED_BASES = ("logblur", "blurlog", "mixlog", "mixlog3")  # outputs whose base blurs the input (`ModelConfig.mask_emitters`)
 POOLINGS = ("max", "avg")  # `ModelConfig.pool`
 PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA and native-bf16 CPUs, else fp32
 
@@ -76,6 +77,11 @@ class ModelConfig:
     # whichever pixel caught a bright sample; this hands them the unbiased local mean as well, which is what the
     # low-frequency blotches of dark, sparsely sampled areas need. +1.4% multiply-adds for `fast` (stop 34).
     pyramid: bool = False
+    # Blurred bases ("logblur", "blurlog", "mixlog", "mixlog3") leave out emitters seen directly and the pixels beside
+    # them (`mcdenoise.pipeline.emitter_mask`, dilated by a pixel): the blur averages a surface's own samples, not a
+    # lamp's. Unmasked, the 5x5 blur beside a lamp is 5x the wall's log value and v6's base raised the two rings
+    # of pixels around the Cornell box's lamp by 0.17 in log(1 + v), 16% of that view's error (stop 37).
+    mask_emitters: bool = False
 
     @property
     def aux(self) -> bool:
@@ -121,11 +127,14 @@ class ModelConfig:
                 raise McDenoiseError(f"{name} widths must be positive integers, not {widths}")
         if self.pool not in POOLINGS:
             raise McDenoiseError(f"unknown pooling {self.pool!r}; use one of {', '.join(POOLINGS)}")
-        for flag in ("demodulate", "pyramid"):  # a model file's JSON could say "yes", which is truthy
+        for flag in ("demodulate", "pyramid", "mask_emitters"):  # a model file's JSON could say "yes", which is truthy
             if not isinstance(getattr(self, flag), bool):
                 raise McDenoiseError(f"{flag} must be true or false, not {getattr(self, flag)!r}")
         if self.demodulate and not self.aux:
             raise McDenoiseError("a model that demodulates by albedo needs the albedo input (in_channels 9)")
+        if self.mask_emitters and self.output not in BLURRED_BASES:
+            raise McDenoiseError(f"mask_emitters needs an output with a blurred base ({', '.join(BLURRED_BASES)}), "
+                                 f"not {self.output!r}")
         if self.output == "mixlog3" and (self.wide_blur <= BASE_BLUR or self.wide_blur % 2 == 0):
             raise McDenoiseError(f"mixlog3 needs an odd wide_blur above {BASE_BLUR}, not {self.wide_blur}")
         if self.output == "kpn" and (self.kernel < 1 or self.kernel % 2 == 0 or not 1 <= self.scales <= self.pools):
@@ -210,7 +219,12 @@ PRESETS: dict[str, ModelConfig] = {
     # 128-px crops but -0.33 on the Cornell box; -0.12 with 64-px crops; not additive with the fifth pool).
     "fast-mixpyr": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog", pyramid=True),
     "fast-mix5pyr": ModelConfig(enc=24, dec=48, head=(32, 16), pools=5, output="mixlog", pyramid=True),  # both
+    # `wide-mix` (v6) whose blurred base leaves out emitters and the pixels beside them (`ModelConfig.mask_emitters`);
+    # `fit --init default --size wide-mix-em` starts it from v6's weights (the same layers).
+    "wide-mix-em": ModelConfig(enc=(32, 32, 48, 64, 96), dec=(48, 64, 96), head=(32, 16), pools=4, output="mixlog",
+                               mask_emitters=True),
     "tiny-mix": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog"),  # smoke tests only
+    "tiny-mix-em": ModelConfig(enc=8, dec=16, head=(16, 8), pools=2, output="mixlog", mask_emitters=True),  # smoke tests
     # `fast-mixlog` with a third, wider blurred base (13x13 or 25x25): the stops 29-30 ablation (lost).
     "fast-mix3": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog3"),
     "fast-mix3w": ModelConfig(enc=24, dec=48, head=(32, 16), pools=4, output="mixlog3", wide_blur=25),
@@ -261,6 +275,8 @@ def receptive_field(cfg: ModelConfig) -> int:
         pools += sum((cfg.kernel - 1) * 2**s + 2 * 2**s for s in range(cfg.scales))
     if cfg.output in ("logblur", "blurlog", "mixlog"):  # the blur in the base
         pools += BASE_BLUR - 1
+    if cfg.mask_emitters:  # the mask of the pixels it blurs: a 2x2 block test, then a pixel's dilation
+        pools += 4
     if cfg.output == "mixlog3":  # its widest blurred base
         pools += cfg.wide_blur - 1
     return 1 + convs + pools

@@ -158,10 +158,12 @@ def grow(net: UNet, cfg: ModelConfig, seed: int = 0) -> UNet:
     Every conv keeps its trained weights in its first channels; the added output channels get a fresh
     init and the weights that read them start at zero, so the output is unchanged until training moves
     them (function-preserving widening, as in Net2Net). A "log" model may also become "mixlog": it keeps
-    its correction, and its added share channel starts at zero: halfway blurred.
+    its correction, and its added share channel starts at zero: halfway blurred. `mask_emitters` may be
+    switched on (the same layers): only the base changes, beside lamps, for fine-tuning to adapt to.
     """
     old = net.cfg
-    same = [f.name for f in fields(ModelConfig) if f.name not in ("enc", "dec", "head", "output")]
+    # mask_emitters may be switched on: same layers, a base that leaves lamps out of its blur (fine-tune to adapt)
+    same = [f.name for f in fields(ModelConfig) if f.name not in ("enc", "dec", "head", "output", "mask_emitters")]
     output_ok = old.output == cfg.output or (old.output, cfg.output) == ("log", "mixlog")
     if any(getattr(old, k) != getattr(cfg, k) for k in same) or not output_ok:
         raise McDenoiseError("can only widen a model: the new size must have the same pools, inputs and output "

@@ -73,9 +73,19 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
     if cfg.output == "exp":
         return torch.exp(raw.clamp(max=LOG_MAX)) - 1.0
     # The log-space heads: a correction `raw` to a base in log(1 + v) space.
+    keep = None
+    if cfg.mask_emitters:  # (N, 1, H, W) 1 where the blur may look: not an emitter, nor beside one
+        keep = (F.max_pool2d(emitter_mask(exposed).to(exposed.dtype), 3, stride=1, padding=1) == 0).to(exposed.dtype)
+
     def blur(t: torch.Tensor, side: int = BASE_BLUR) -> torch.Tensor:
         # count_include_pad=False: the border is a blur of the pixels that exist
-        return F.avg_pool2d(t, side, stride=1, padding=side // 2, count_include_pad=False)
+        def box(u: torch.Tensor) -> torch.Tensor:
+            return F.avg_pool2d(u, side, stride=1, padding=side // 2, count_include_pad=False)
+        if keep is None:
+            return box(t)
+        # the mean of the kept pixels of the window; inside a large lamp, none: the pixel itself (no blur)
+        kept = box(keep)
+        return torch.where(kept > 0, box(t * keep) / kept.clamp(min=1e-6), t)
 
     def lowering(log: torch.Tensor, blurred: torch.Tensor) -> torch.Tensor:
         # what moving to a blurred base takes off log(1 + v): a raise (a dark pixel beside a lamp) is bounded

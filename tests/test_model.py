@@ -230,6 +230,34 @@ def test_multiscale_hdr_loss_counts_blotches_per_scale_and_stays_unbiased() -> N
     torch.testing.assert_close(f.detach(), targets.mean(0, keepdim=True), rtol=0.03, atol=0.01)
 
 
+def test_masked_base_leaves_lamps_out_of_its_blur() -> None:
+    """mask_emitters: beside a lamp the blurred base is the wall's own (no halo); away from lamps it is the plain one."""
+    from mcdenoise.pipeline import network_output
+
+    wall = torch.full((1, 3, 24, 24), 0.3)
+    wall[..., 8:12, 8:12] = 500.0  # a lamp seen directly
+    raw = torch.zeros(1, 4, 24, 24)
+    raw[:, 3] = 20.0  # share of the blurred base ~1: the base is the blur
+    plain = network_output(raw, wall, PRESETS["tiny-mix"])
+    masked = network_output(raw, wall, PRESETS["tiny-mix-em"])
+    ring = (slice(None), slice(None), slice(6, 14), 13)  # two pixels right of the lamp
+    assert float(plain[ring].max()) > 0.5  # the plain blur lights a halo (raised by up to MIX_RAISE_MAX)
+    torch.testing.assert_close(masked[ring], torch.full_like(masked[ring], 0.3), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(masked[..., :, 20:], plain[..., :, 20:])  # far from the lamp: unchanged
+    assert torch.isfinite(masked).all()  # (the lamp itself: the pipeline returns the input there, `keep_emitters`)
+    with pytest.raises(McDenoiseError, match="mask_emitters"):
+        dataclasses.replace(PRESETS["tiny"], mask_emitters=True).check()
+
+
+def test_grow_switches_the_masked_base_on() -> None:
+    """`fit --init default --size wide-mix-em`: v6's weights, unchanged, under the masked base."""
+    net = UNet(PRESETS["tiny-mix"])
+    em = grow(net, PRESETS["tiny-mix-em"])
+    assert em.cfg.mask_emitters
+    for name in net.convs:
+        torch.testing.assert_close(em.convs[name].weight, net.convs[name].weight)
+
+
 def test_untrained_transfer_model_is_the_identity() -> None:
     """A 'transfer' network starts as the identity on color: training only learns the denoising."""
     pipe = DenoisePipeline(UNet(PRESETS["fast"])).eval()
