@@ -13,6 +13,8 @@ from pathlib import Path
 
 from evalset import eval_views, evaluate, oidn, ours, print_table
 
+from mcdenoise.evaluate import OIDN_QUALITIES
+
 
 def main() -> None:
     """Evaluate and print the table."""
@@ -26,7 +28,7 @@ def main() -> None:
                         help="also run each model without the energy match (`denoise --no-energy-match`)")
     parser.add_argument("--json", metavar="PATH", help="also write the per-view rows (PSNR, relMSE, seconds, "
                         "luminance ratio, highlight relMSE per method) as JSON")
-    parser.add_argument("--oidn", default="high", help="OIDN quality: fast, balanced or high (default high)")
+    parser.add_argument("--oidn", default="high", choices=OIDN_QUALITIES, help="OIDN quality: fast, balanced or high (default high)")
     args = parser.parse_args()
     models = dict(m.split("=", 1) for m in (args.model or ["mcdenoise=default"]))
     methods = {}

@@ -15,6 +15,7 @@ import numpy as np
 from evalset import eval_views, oidn, ours
 
 from mcdenoise import color
+from mcdenoise.evaluate import OIDN_QUALITIES
 
 EDGES = (0.0, 0.02, 0.1, 0.5, 2.0, np.inf)  # reference luminance bands: black, dark, mid, bright, highlights
 
@@ -24,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenes", nargs="+", help="scene directories whose views have reference.exr")
     parser.add_argument("--model", action="append", metavar="NAME=PATH", help="model (default: v6=default)")
-    parser.add_argument("--oidn", default="balanced", help="OIDN quality (default balanced)")
+    parser.add_argument("--oidn", default="balanced", choices=OIDN_QUALITIES, help="OIDN quality (default balanced)")
     parser.add_argument("--filter", default="box", help="pixel filter of the views to use (default box)")
     args = parser.parse_args()
 

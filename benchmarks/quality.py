@@ -29,7 +29,7 @@ import numpy as np
 
 from mcdenoise.checkpoint import load_checkpoint
 from mcdenoise.errors import McDenoiseError
-from mcdenoise.evaluate import compare, oidn_method, read_reference
+from mcdenoise.evaluate import OIDN_QUALITIES, compare, oidn_method, read_reference
 from mcdenoise.exr import read_frame
 from mcdenoise.infer import Denoiser
 from mcdenoise.layout import scan_scene
@@ -107,7 +107,7 @@ def main() -> None:
     # fitted models are kept per (model, budget): a rerun with another of either must not reuse them
     fit_dir = data / f"fitted_{Path(args.model).stem}_{args.fit_minutes:g}min"
     render_set(data, scenes, args.spp, args.reference_spp, args.size)
-    oidn = {f"oidn-{q}": oidn_method(q) for q in ("fast", "balanced", "high")}
+    oidn = {f"oidn-{q}": oidn_method(q) for q in OIDN_QUALITIES}
     rows = []
     for spec in scenes:
         fit_path = fitted_model(data, spec.name, args.model, args.fit_minutes, fit_dir) if args.fit_minutes > 0 else None

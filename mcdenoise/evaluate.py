@@ -109,8 +109,13 @@ def evaluate_pair(denoised: str | os.PathLike, reference: str | os.PathLike, *, 
     return result
 
 
+OIDN_QUALITIES = ("fast", "balanced", "high")  # OIDN's filter qualities (its "default" is "high")
+
+
 def oidn_method(quality: str = "high") -> Method | None:
     """OIDN (pyoidn, HDR, with albedo and normal, clean_aux=False) when installed, else None: the baseline."""
+    if quality not in OIDN_QUALITIES:
+        raise McDenoiseError(f"unknown OIDN quality {quality!r}; use one of {', '.join(OIDN_QUALITIES)}")
     try:
         import pyoidn
     except ImportError:

@@ -110,3 +110,13 @@ def test_lowpass_psnr_tells_blotches_from_grain() -> None:
     assert abs(metrics.psnr_tonemapped(a, ref) - metrics.psnr_tonemapped(b, ref)) < 1.5
     assert metrics.psnr_lowpass(a, ref) > metrics.psnr_lowpass(b, ref) + 15
     assert metrics.psnr_lowpass(ref, ref) == float("inf")
+
+
+def test_unknown_oidn_quality_is_a_clear_error() -> None:
+    """The benchmarks' --oidn: a typo is an error naming the choices, not pyoidn's traceback mid-run."""
+    from mcdenoise.errors import McDenoiseError
+    from mcdenoise.evaluate import OIDN_QUALITIES, oidn_method
+
+    with pytest.raises(McDenoiseError, match="balanced"):
+        oidn_method("none")
+    assert set(OIDN_QUALITIES) == {"fast", "balanced", "high"}
