@@ -23,7 +23,7 @@ from mcdenoise.errors import McDenoiseError, ModelError
 from mcdenoise.shipped import SHIPPED, shipped_name, shipped_path
 
 BACKENDS = ("auto", "onnx", "openvino", "torch")
-OPENVINO_PRECISIONS = ("auto", "bf16", "f32")  # auto: bf16 where the CPU computes it natively
+PRECISIONS = ("auto", "bf16", "f32")  # OpenVINO and PyTorch on the CPU; auto: bf16 where the CPU computes it natively
 log = logging.getLogger(__name__)
 
 
@@ -64,17 +64,24 @@ class Backend(ABC):
 
 
 class TorchBackend(Backend):
-    """The PyTorch model (checkpoint file) through `mcdenoise.pipeline.DenoisePipeline`."""
+    """The PyTorch model (checkpoint file) through `mcdenoise.pipeline.DenoisePipeline`. On the CPU the network
+    runs channels_last, in bfloat16 where the CPU computes it natively (AMX, AVX-512 BF16): 2.6x float32's
+    speed there, the same picture (BENCHMARKS.md stop 37); float32 elsewhere, or with `precision="f32"`."""
 
     name = "torch"
 
-    def __init__(self, model: str | os.PathLike | None = None, device: str = "auto", threads: int = 0) -> None:
+    def __init__(self, model: str | os.PathLike | None = None, device: str = "auto", threads: int = 0,
+                 precision: str = "auto") -> None:
         try:
             import torch
         except ImportError:
             raise McDenoiseError("--backend torch needs PyTorch: pip install 'mcdenoise[train]'") from None
-        from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, run_weights, weights_digest
-        from mcdenoise.pipeline import DenoisePipeline
+        from mcdenoise.checkpoint import (cpu_has_native_bf16, load_checkpoint, model_from_checkpoint, pick_device,
+                                          run_weights, weights_digest)
+        from mcdenoise.pipeline import DenoisePipeline, InferenceNet
+
+        if precision not in PRECISIONS:
+            raise McDenoiseError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
 
         if threads:
             torch.set_num_threads(threads)
@@ -87,6 +94,14 @@ class TorchBackend(Backend):
         self.model_version = weights_digest(run_weights(ckpt)[0])
         self.model_path = ckpt["path"]
         self.device = str(self._device)
+        if self._device.type == "cpu":
+            if precision == "bf16" and not cpu_has_native_bf16():
+                raise McDenoiseError("this CPU has no native bfloat16 (AMX or AVX-512 BF16); use precision f32 or auto")
+            bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
+            net = InferenceNet(net.eval(), bf16)
+            self.device = f"cpu ({'bf16' if bf16 else 'f32'})"
+        elif precision == "bf16":
+            raise McDenoiseError("precision bf16 is for the CPU; CUDA runs the network in float32")
         self.pipeline = DenoisePipeline(net).to(self._device).eval()
 
     def run(self, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float) -> np.ndarray:
@@ -203,8 +218,8 @@ class OpenVinoBackend(Backend):
             raise McDenoiseError("--backend openvino needs OpenVINO: pip install 'mcdenoise[openvino]'") from None
         if device not in ("auto", "cpu"):
             raise McDenoiseError(f"--backend openvino runs on the CPU; --device {device} is for --backend onnx")
-        if precision not in OPENVINO_PRECISIONS:
-            raise McDenoiseError(f"unknown OpenVINO precision {precision!r}; use one of {', '.join(OPENVINO_PRECISIONS)}")
+        if precision not in PRECISIONS:
+            raise McDenoiseError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
         core = ov.Core()
         self.model_path = "<exported in memory>" if isinstance(model, bytes) else str(_onnx_file(model))
         try:
@@ -250,7 +265,7 @@ class OpenVinoBackend(Backend):
 
 
 def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = "auto", device: str = "auto",
-                 threads: int = 0, release_memory: bool = False) -> Backend:
+                 threads: int = 0, release_memory: bool = False, precision: str = "auto") -> Backend:
     """Load a model with the right backend.
 
     auto: `.onnx` files and the shipped models run on ONNX Runtime when it is installed; PyTorch
@@ -266,9 +281,11 @@ def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = 
     if backend == "torch":
         if is_onnx:
             raise McDenoiseError("--backend torch needs a PyTorch checkpoint (.pt), not an ONNX file")
-        return TorchBackend(model, device=device, threads=threads)  # type: ignore[arg-type]
+        return TorchBackend(model, device=device, threads=threads, precision=precision)  # type: ignore[arg-type]
     if not is_onnx and not name:
         raise McDenoiseError(f"{model}: --backend {backend} needs an .onnx file; make one with: mcdenoise export {model} -o MODEL.onnx")
     if backend == "openvino":
-        return OpenVinoBackend(model, device=device, threads=threads)
+        return OpenVinoBackend(model, device=device, threads=threads, precision=precision)
+    if precision not in PRECISIONS or precision == "bf16":  # ONNX Runtime runs the graph in float32
+        raise McDenoiseError(f"precision {precision} is for the openvino and torch backends; ONNX Runtime runs f32")
     return OnnxBackend(model, device=device, threads=threads, release_memory=release_memory)

@@ -35,6 +35,19 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs that compute bf16 matmuls natively: AMX tiles (Sapphire Rapids and newer Xeons) or
+    AVX-512 BF16 (Cooper Lake Xeons, AMD Zen 4 and newer)."""
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):  # private, so looked up defensively
+        check = getattr(torch.cpu, name, None)
+        try:
+            if check is not None and check():
+                return True
+        except RuntimeError:
+            pass
+    return False
+
+
 def resolve_model_path(path: str | os.PathLike | None) -> Path:
     """`path`, or the file of a shipped model for None/"default"/"lean"."""
     name = shipped_name(path)

@@ -40,11 +40,12 @@ class Denoiser:
 
     def __init__(self, model: str | os.PathLike | bytes | None = None, *, backend: str | Backend = "auto",
                  device: str = "auto", max_memory_mb: float = DEFAULT_MAX_MEMORY_MB, threads: int = 0,
-                 release_memory: bool = False, energy_match: bool = True) -> None:
+                 release_memory: bool = False, energy_match: bool = True, precision: str = "auto") -> None:
         """`release_memory`: ONNX Runtime returns its working memory after each run (services; slower).
-        `energy_match`: scale each channel of the result to the noisy frame's total (`color.match_energy`)."""
+        `energy_match`: scale each channel of the result to the noisy frame's total (`color.match_energy`).
+        `precision`: the OpenVINO and PyTorch backends' CPU math, "auto" (bf16 where native), "bf16" or "f32"."""
         self.backend = backend if isinstance(backend, Backend) else open_backend(
-            model, backend, device, threads, release_memory=release_memory)
+            model, backend, device, threads, release_memory=release_memory, precision=precision)
         self.max_memory_mb = max_memory_mb
         self.energy_match = energy_match
         log.debug("model %s", self.backend.describe())

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mcdenoise.architecture import PRECISIONS
-from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
+from mcdenoise.checkpoint import cpu_has_native_bf16, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 from mcdenoise.data import (TEACHER_TARGETS, FrameCache, PairSampler, Prefetcher, TeacherTargets, View, check_views,
                             collect_views, holdout_tiles, split_renders, split_views)
 from mcdenoise.errors import DataError, McDenoiseError
@@ -104,19 +104,6 @@ def learning_rate(base: float, step: int, progress: float, rampdown: float) -> f
     if rampdown > 0 and progress > start:
         lr *= 0.5 * (1.0 + math.cos(math.pi * min(1.0, (progress - start) / rampdown)))
     return lr
-
-
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs that compute bf16 matmuls natively: AMX tiles (Sapphire Rapids and newer Xeons) or
-    AVX-512 BF16 (Cooper Lake Xeons, AMD Zen 4 and newer)."""
-    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):  # private, so looked up defensively
-        check = getattr(torch.cpu, name, None)
-        try:
-            if check is not None and check():
-                return True
-        except RuntimeError:
-            pass
-    return False
 
 
 def uses_bf16(precision: str, device: torch.device) -> bool:

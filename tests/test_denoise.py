@@ -159,3 +159,33 @@ def test_passes_out_of_range_is_a_one_line_error(tmp_path: Path, capsys: pytest.
     assert "passes must be 1 to 8" in capsys.readouterr().err and not out.exists()
     assert main(["denoise", str(SAMPLE / "render_000.exr"), "-o", str(out), "--passes", "2"]) == 0
     assert read_frame(out).header["mcdenoise_passes"] == "2"
+
+
+def test_torch_backend_precision_on_the_cpu(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--backend torch: channels_last float32 computes what the plain network does; bf16 (auto on AMX / AVX-512 BF16
+    CPUs) gives the same picture; elsewhere auto is float32, and a bad precision is a clear error."""
+    import torch
+
+    import mcdenoise.checkpoint as checkpoint
+    from mcdenoise.backends import open_backend
+    from mcdenoise.errors import McDenoiseError
+
+    rgb, alb, nrm = clean_image(48, 40, seed=3)
+    rgb = rgb * np.random.default_rng(3).exponential(1.0, rgb.shape).astype(np.float32)  # noisy
+    f32 = Denoiser(tiny_model, backend="torch", device="cpu", precision="f32")
+    assert f32.backend.device == "cpu (f32)"
+    plain = Denoiser(tiny_model, backend="torch", device="cpu", precision="f32")
+    plain.backend.pipeline.net = plain.backend.pipeline.net.net.to(memory_format=torch.contiguous_format)  # NCHW U-Net
+    np.testing.assert_allclose(f32.denoise_arrays(rgb, alb, nrm), plain.denoise_arrays(rgb, alb, nrm), rtol=1e-4, atol=1e-5)
+    if checkpoint.cpu_has_native_bf16():
+        bf16 = Denoiser(tiny_model, backend="torch", device="cpu")
+        assert bf16.backend.device == "cpu (bf16)"
+        assert psnr_tonemapped(bf16.denoise_arrays(rgb, alb, nrm), f32.denoise_arrays(rgb, alb, nrm)) > 45
+    monkeypatch.setattr(checkpoint, "cpu_has_native_bf16", lambda: False)
+    assert Denoiser(tiny_model, backend="torch", device="cpu").backend.device == "cpu (f32)"
+    with pytest.raises(McDenoiseError, match="no native bfloat16"):
+        open_backend(tiny_model, backend="torch", device="cpu", precision="bf16")
+    with pytest.raises(McDenoiseError, match="unknown precision"):
+        open_backend(tiny_model, backend="torch", precision="fp16")
+    with pytest.raises(McDenoiseError, match="ONNX Runtime runs f32"):
+        open_backend("default", backend="onnx", precision="bf16")

@@ -83,7 +83,7 @@ def test_bad_inputs_get_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
         OpenVinoBackend(tmp_path / "none.onnx")
     with pytest.raises(McDenoiseError, match="runs on the CPU"):
         OpenVinoBackend("default", device="cuda")
-    with pytest.raises(McDenoiseError, match="unknown OpenVINO precision"):
+    with pytest.raises(McDenoiseError, match="unknown precision"):
         OpenVinoBackend("default", precision="f16")
     with pytest.raises(McDenoiseError, match="--backend openvino needs an .onnx file"):
         open_backend(tmp_path / "m.pt", backend="openvino")
