@@ -24,7 +24,7 @@ MIX_RAISE_MAX = 0.5
 DEMOD_MIN_ALBEDO = 0.05
 BLURRED_BASES = ("logblur", "blurlog", "mixlog", "mixlog3")  # outputs whose base blurs the input (`ModelConfig.mask_emitters`)
 POOLINGS = ("max", "avg")  # `ModelConfig.pool`
-PRECISIONS = ("auto", "bf16", "fp32")  # training math: auto = bf16 autocast on CUDA and native-bf16 CPUs, else fp32
+PRECISIONS = ("auto", "bf16", "fp32")  # network math (training, the torch and openvino backends): auto = bf16 where native, else fp32
 
 
 @dataclass(frozen=True)

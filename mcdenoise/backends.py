@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from mcdenoise import onnx_contract
-from mcdenoise.architecture import ModelConfig
+from mcdenoise.architecture import PRECISIONS, ModelConfig
 from mcdenoise.errors import McDenoiseError, ModelError
 from mcdenoise.shipped import SHIPPED, shipped_name, shipped_path
 
 BACKENDS = ("auto", "onnx", "openvino", "torch")
-PRECISIONS = ("auto", "bf16", "f32")  # OpenVINO and PyTorch on the CPU; auto: bf16 where the CPU computes it natively
 log = logging.getLogger(__name__)
 
 
@@ -66,7 +65,7 @@ class Backend(ABC):
 class TorchBackend(Backend):
     """The PyTorch model (checkpoint file) through `mcdenoise.pipeline.DenoisePipeline`. On the CPU the network
     runs channels_last, in bfloat16 where the CPU computes it natively (AMX, AVX-512 BF16): 2.6x float32's
-    speed there, the same picture (BENCHMARKS.md stop 37); float32 elsewhere, or with `precision="f32"`."""
+    speed there, the same picture (BENCHMARKS.md stop 37); float32 elsewhere, or with `precision="fp32"`."""
 
     name = "torch"
 
@@ -96,10 +95,10 @@ class TorchBackend(Backend):
         self.device = str(self._device)
         if self._device.type == "cpu":
             if precision == "bf16" and not cpu_has_native_bf16():
-                raise McDenoiseError("this CPU has no native bfloat16 (AMX or AVX-512 BF16); use precision f32 or auto")
+                raise McDenoiseError("this CPU has no native bfloat16 (AMX or AVX-512 BF16); use precision fp32 or auto")
             bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
             net = InferenceNet(net.eval(), bf16)
-            self.device = f"cpu ({'bf16' if bf16 else 'f32'})"
+            self.device = f"cpu ({'bf16' if bf16 else 'fp32'})"
         elif precision == "bf16":
             raise McDenoiseError("precision bf16 is for the CPU; CUDA runs the network in float32")
         self.pipeline = DenoisePipeline(net).to(self._device).eval()
@@ -205,7 +204,7 @@ class OnnxBackend(Backend):
 class OpenVinoBackend(Backend):
     """An exported `.onnx` file run by OpenVINO on the CPU: the same graph as `OnnxBackend`, in bfloat16
     where the CPU computes it natively (AMX, AVX-512 BF16), which is about 1.7x faster there; float32
-    elsewhere, or with `precision="f32"`."""
+    elsewhere, or with `precision="fp32"`."""
 
     name = "openvino"
 
@@ -243,7 +242,7 @@ class OpenVinoBackend(Backend):
             raise ModelError(f"{self.model_path}: no {onnx_contract.EXPOSURE} initializer; re-export it with mcdenoise export")
         native_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         if precision == "bf16" and not native_bf16:
-            raise McDenoiseError("this CPU has no native bfloat16 (AMX or AVX-512 BF16); use precision f32 or auto")
+            raise McDenoiseError("this CPU has no native bfloat16 (AMX or AVX-512 BF16); use precision fp32 or auto")
         bf16 = precision == "bf16" or (precision == "auto" and native_bf16)
         config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
                   "INFERENCE_NUM_THREADS": threads or cpu_threads(), "PERFORMANCE_HINT": "LATENCY"}
@@ -252,7 +251,7 @@ class OpenVinoBackend(Backend):
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError for graphs it cannot compile
             raise ModelError(f"{self.model_path}: OpenVINO cannot compile it ({str(exc).splitlines()[0][:200]})") from exc
         self._requests = threading.local()  # an infer request is not thread-safe: one per thread (the service)
-        self.device = f"CPU ({'bf16' if bf16 else 'f32'})"
+        self.device = f"CPU ({'bf16' if bf16 else 'fp32'})"
 
     def run(self, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float) -> np.ndarray:
         """One inference request; the frame's exposure overrides the graph's automatic one."""
@@ -287,5 +286,5 @@ def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = 
     if backend == "openvino":
         return OpenVinoBackend(model, device=device, threads=threads, precision=precision)
     if precision not in PRECISIONS or precision == "bf16":  # ONNX Runtime runs the graph in float32
-        raise McDenoiseError(f"precision {precision} is for the openvino and torch backends; ONNX Runtime runs f32")
+        raise McDenoiseError(f"precision {precision} is for the openvino and torch backends; ONNX Runtime runs fp32")
     return OnnxBackend(model, device=device, threads=threads, release_memory=release_memory)

@@ -43,7 +43,8 @@ class Denoiser:
                  release_memory: bool = False, energy_match: bool = True, precision: str = "auto") -> None:
         """`release_memory`: ONNX Runtime returns its working memory after each run (services; slower).
         `energy_match`: scale each channel of the result to the noisy frame's total (`color.match_energy`).
-        `precision`: the OpenVINO and PyTorch backends' CPU math, "auto" (bf16 where native), "bf16" or "f32"."""
+        `precision`: the OpenVINO and PyTorch backends' CPU math, "auto" (bf16 where native), "bf16" or "fp32"
+        (`architecture.PRECISIONS`, as `fit --precision`)."""
         self.backend = backend if isinstance(backend, Backend) else open_backend(
             model, backend, device, threads, release_memory=release_memory, precision=precision)
         self.max_memory_mb = max_memory_mb

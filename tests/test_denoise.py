@@ -172,9 +172,9 @@ def test_torch_backend_precision_on_the_cpu(tiny_model: Path, monkeypatch: pytes
 
     rgb, alb, nrm = clean_image(48, 40, seed=3)
     rgb = rgb * np.random.default_rng(3).exponential(1.0, rgb.shape).astype(np.float32)  # noisy
-    f32 = Denoiser(tiny_model, backend="torch", device="cpu", precision="f32")
-    assert f32.backend.device == "cpu (f32)"
-    plain = Denoiser(tiny_model, backend="torch", device="cpu", precision="f32")
+    f32 = Denoiser(tiny_model, backend="torch", device="cpu", precision="fp32")
+    assert f32.backend.device == "cpu (fp32)"
+    plain = Denoiser(tiny_model, backend="torch", device="cpu", precision="fp32")
     plain.backend.pipeline.net = plain.backend.pipeline.net.net.to(memory_format=torch.contiguous_format)  # NCHW U-Net
     np.testing.assert_allclose(f32.denoise_arrays(rgb, alb, nrm), plain.denoise_arrays(rgb, alb, nrm), rtol=1e-4, atol=1e-5)
     if checkpoint.cpu_has_native_bf16():
@@ -182,10 +182,10 @@ def test_torch_backend_precision_on_the_cpu(tiny_model: Path, monkeypatch: pytes
         assert bf16.backend.device == "cpu (bf16)"
         assert psnr_tonemapped(bf16.denoise_arrays(rgb, alb, nrm), f32.denoise_arrays(rgb, alb, nrm)) > 45
     monkeypatch.setattr(checkpoint, "cpu_has_native_bf16", lambda: False)
-    assert Denoiser(tiny_model, backend="torch", device="cpu").backend.device == "cpu (f32)"
+    assert Denoiser(tiny_model, backend="torch", device="cpu").backend.device == "cpu (fp32)"
     with pytest.raises(McDenoiseError, match="no native bfloat16"):
         open_backend(tiny_model, backend="torch", device="cpu", precision="bf16")
     with pytest.raises(McDenoiseError, match="unknown precision"):
         open_backend(tiny_model, backend="torch", precision="fp16")
-    with pytest.raises(McDenoiseError, match="ONNX Runtime runs f32"):
+    with pytest.raises(McDenoiseError, match="ONNX Runtime runs fp32"):
         open_backend("default", backend="onnx", precision="bf16")

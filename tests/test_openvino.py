@@ -29,7 +29,7 @@ def _tonemap(v: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def backends() -> tuple[OnnxBackend, OpenVinoBackend, OpenVinoBackend]:
     """The shipped default on ONNX Runtime, OpenVINO float32 and OpenVINO in its automatic precision."""
-    return (OnnxBackend("default", device="cpu"), OpenVinoBackend("default", precision="f32"),
+    return (OnnxBackend("default", device="cpu"), OpenVinoBackend("default", precision="fp32"),
             OpenVinoBackend("default"))
 
 
@@ -60,7 +60,7 @@ def test_tiled_frame_matches_onnxruntime() -> None:
     color, albedo, normal = clean_image(300, 400, seed=4)  # several tiles within 60 MB
     color = color * np.random.default_rng(0).exponential(1.0, color.shape).astype(np.float32)
     a = Denoiser("default", backend="onnx", device="cpu", max_memory_mb=60).denoise_arrays(color, albedo, normal)
-    ov = Denoiser(backend=OpenVinoBackend("default", precision="f32"), max_memory_mb=60)
+    ov = Denoiser(backend=OpenVinoBackend("default", precision="fp32"), max_memory_mb=60)
     b = ov.denoise_arrays(color, albedo, normal)
     assert np.max(np.abs(a - b) / (np.abs(a) + 1e-2)) < 1e-3
 
@@ -133,7 +133,7 @@ def test_mixlog_head_runs_on_openvino(tmp_path: Path) -> None:
     data = export_bytes(save_checkpoint(tmp_path / "m.pt", {"model_config": net.cfg.to_dict(), "model": net.state_dict()}))
     color, albedo, normal = raw_inputs(29, 35, seed=7, peak=50.0)
     ref = OnnxBackend(data, device="cpu").run(color, albedo, normal, 0.0)
-    out = OpenVinoBackend(data, precision="f32").run(color, albedo, normal, 0.0)
+    out = OpenVinoBackend(data, precision="fp32").run(color, albedo, normal, 0.0)
     assert np.max(np.abs(out - ref) / (np.abs(ref) + 1e-2)) < 1e-3
 
 

@@ -141,7 +141,7 @@ def add_parser(sub: Any) -> None:
                         "much as their surroundings (try 3; still unbiased); 1 (default): per pixel")
     p.add_argument("--loss-scales", type=int, nargs="+", metavar="S",
                    help="add the loss on S x S block means of the prediction and target, one term per S (try 4 16): "
-                        "low-frequency blotches count more, and with less noise (still unbiased); default: none")
+                        "low-frequency blotches count more (still unbiased; lost at v6's scale, BENCHMARKS.md stop 37); default: none")
     p.add_argument("--ema", type=float, metavar="DECAY",
                    help="validate and write a moving average of the weights (0.999: about the last 1000 steps) "
                         "instead of the last step's; 0: off; default 0.998 when fine-tuning, off from scratch")
