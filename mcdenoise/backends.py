@@ -273,6 +273,8 @@ def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = 
     """
     if backend not in BACKENDS:
         raise McDenoiseError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise McDenoiseError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     name = shipped_name(model)  # the shipped models come as both .pt and .onnx
     is_onnx = isinstance(model, bytes) or (name is None and str(model).lower().endswith(".onnx"))
     if backend == "auto":
@@ -285,6 +287,6 @@ def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = 
         raise McDenoiseError(f"{model}: --backend {backend} needs an .onnx file; make one with: mcdenoise export {model} -o MODEL.onnx")
     if backend == "openvino":
         return OpenVinoBackend(model, device=device, threads=threads, precision=precision)
-    if precision not in PRECISIONS or precision == "bf16":  # ONNX Runtime runs the graph in float32
-        raise McDenoiseError(f"precision {precision} is for the openvino and torch backends; ONNX Runtime runs fp32")
+    if precision == "bf16":  # ONNX Runtime's CPU and CUDA providers run the graph in float32
+        raise McDenoiseError("precision bf16 is for the openvino and torch backends; ONNX Runtime runs fp32")
     return OnnxBackend(model, device=device, threads=threads, release_memory=release_memory)

@@ -189,3 +189,5 @@ def test_torch_backend_precision_on_the_cpu(tiny_model: Path, monkeypatch: pytes
         open_backend(tiny_model, backend="torch", precision="fp16")
     with pytest.raises(McDenoiseError, match="ONNX Runtime runs fp32"):
         open_backend("default", backend="onnx", precision="bf16")
+    with pytest.raises(McDenoiseError, match="unknown precision"):
+        open_backend("default", precision="f16")
