@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from evalset import eval_views
 
 from mcdenoise import color
+from mcdenoise.errors import McDenoiseError
 from mcdenoise.infer import Denoiser
 
 LAMP = 1.5  # reference luminance above which a pixel counts as lamp (the walls of the scenes here stay below 1)
@@ -64,11 +65,16 @@ def main() -> None:
     parser.add_argument("scenes", nargs="+", help="scene directories whose views have reference.exr")
     parser.add_argument("--model", action="append", metavar="NAME=PATH", help="model (default: v6=default); repeatable")
     args = parser.parse_args()
+    if any("=" not in m for m in args.model or []):
+        parser.error("--model takes NAME=PATH (or NAME=a shipped model's name)")
     models = dict(m.split("=", 1) for m in (args.model or ["v6=default"]))
-    views = [v for v in eval_views(args.scenes) if v.filter == "box"]
+    try:
+        views = [v for v in eval_views(args.scenes) if v.filter == "box"]
+        denoisers = {name: Denoiser(path) for name, path in models.items()}
+    except McDenoiseError as exc:
+        raise SystemExit(f"error_near_emitters.py: {exc}") from None
     if not views:
         raise SystemExit("no box-filtered views with a reference.exr in those scene directories")
-    denoisers = {name: Denoiser(path) for name, path in models.items()}
     print(f"{'view':28s} {'model':10s} {'PSNR':>6s} {'lamp':>6s} " + " ".join(f"{'ring' + str(r):>6s}" for r in range(1, RINGS + 1))
           + f" {'dark':>6s} {'lowpass':>7s}  ring 1 / 2 tonemapped: reference, output, input")
     for view in views:
