@@ -238,7 +238,7 @@ def test_color_only_model_exports_a_color_only_graph(tmp_path: Path) -> None:
     onnx_file = tmp_path / "c.onnx"
     onnx_file.write_bytes(data)
     rgb = color[0].transpose(1, 2, 0)
-    a, b = (Denoiser(m, device="cpu", precision="f32").denoise_arrays(rgb, None, None) for m in (pt, onnx_file))
+    a, b = (Denoiser(m, device="cpu", precision="fp32").denoise_arrays(rgb, None, None) for m in (pt, onnx_file))
     assert np.max(np.abs(a - b) / (np.abs(a) + 1e-2)) < 1e-3
 
 
@@ -283,7 +283,7 @@ def test_per_level_widths_export_and_rebuild_from_the_onnx_file(tmp_path: Path) 
     onnx_file.write_bytes(export_bytes(pt))
     color, albedo, normal = raw_inputs(21, 30, seed=1, peak=10.0)
     rgb, alb, nrm = (a[0].transpose(1, 2, 0) for a in (color, albedo, normal))
-    a, b = (Denoiser(m, device="cpu", precision="f32").denoise_arrays(rgb, alb, nrm) for m in (pt, onnx_file))
+    a, b = (Denoiser(m, device="cpu", precision="fp32").denoise_arrays(rgb, alb, nrm) for m in (pt, onnx_file))
     assert np.max(np.abs(a - b) / (np.abs(a) + 1e-2)) < 1e-3
 
 
