@@ -20,6 +20,7 @@ from evalset import eval_views
 from mcdenoise import color
 from mcdenoise.errors import McDenoiseError
 from mcdenoise.infer import Denoiser
+from mcdenoise.loss import box_blur
 
 LAMP = 1.5  # reference luminance above which a pixel counts as lamp (the walls of the scenes here stay below 1)
 DARK = 0.1
@@ -30,12 +31,6 @@ def dilate(mask: np.ndarray, r: int) -> np.ndarray:
     """(H, W) bool mask grown by r pixels (a (2r+1)^2 square)."""
     t = torch.from_numpy(mask.astype(np.float32))[None, None]
     return F.max_pool2d(t, 2 * r + 1, stride=1, padding=r)[0, 0].numpy() > 0
-
-
-def box_blur(a: np.ndarray, r: int) -> np.ndarray:
-    """(H, W, 3) box blur of radius r, edges repeated."""
-    t = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1), np.float32))[None]
-    return F.avg_pool2d(F.pad(t, (r, r, r, r), mode="replicate"), 2 * r + 1, stride=1)[0].numpy().transpose(1, 2, 0)
 
 
 def shares(out: np.ndarray, ref: np.ndarray, noisy: np.ndarray) -> dict[str, float]:
@@ -55,7 +50,8 @@ def shares(out: np.ndarray, ref: np.ndarray, noisy: np.ndarray) -> dict[str, flo
         if r <= 2 and ring.any():
             row[f"ring{r}_ref"], row[f"ring{r}_out"], row[f"ring{r}_in"] = (float(x[ring].mean()) for x in (b, a, n))
     row["dark"] = float(err[(lum < DARK) & ~inside].sum() / total)
-    row["lowpass"] = float((box_blur(a - b, 4) ** 2).sum() / ((a - b) ** 2).sum())
+    low = np.stack([box_blur(a[..., c] - b[..., c], 4) for c in range(3)], axis=-1)  # (H, W, 3) error's low-pass
+    row["lowpass"] = float((low**2).sum() / ((a - b) ** 2).sum())
     return row
 
 

@@ -26,6 +26,12 @@ BACKENDS = ("auto", "onnx", "openvino", "torch")
 log = logging.getLogger(__name__)
 
 
+def check_precision(precision: str) -> None:
+    """Raise McDenoiseError for a precision not in `PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise McDenoiseError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+
+
 def cpu_threads() -> int:
     """Cores this process may run on (respects taskset/cgroup CPU sets, unlike os.cpu_count)."""
     try:
@@ -79,8 +85,7 @@ class TorchBackend(Backend):
                                           run_weights, weights_digest)
         from mcdenoise.pipeline import DenoisePipeline, InferenceNet
 
-        if precision not in PRECISIONS:
-            raise McDenoiseError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        check_precision(precision)
 
         if threads:
             torch.set_num_threads(threads)
@@ -217,8 +222,7 @@ class OpenVinoBackend(Backend):
             raise McDenoiseError("--backend openvino needs OpenVINO: pip install 'mcdenoise[openvino]'") from None
         if device not in ("auto", "cpu"):
             raise McDenoiseError(f"--backend openvino runs on the CPU; --device {device} is for --backend onnx")
-        if precision not in PRECISIONS:
-            raise McDenoiseError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        check_precision(precision)
         core = ov.Core()
         self.model_path = "<exported in memory>" if isinstance(model, bytes) else str(_onnx_file(model))
         try:
@@ -273,8 +277,7 @@ def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = 
     """
     if backend not in BACKENDS:
         raise McDenoiseError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    if precision not in PRECISIONS:
-        raise McDenoiseError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     name = shipped_name(model)  # the shipped models come as both .pt and .onnx
     is_onnx = isinstance(model, bytes) or (name is None and str(model).lower().endswith(".onnx"))
     if backend == "auto":

@@ -36,11 +36,9 @@ def hdr_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = HDR_EPS, win
     """
     loss = _hdr_term(pred, target, eps, window, mask)
     for s in scales:
-        if mask is None:  # (N, 3, H/s, W/s) block means
-            loss = loss + _hdr_term(F.avg_pool2d(pred, s), F.avg_pool2d(target, s), eps, 1, None)
-        else:  # only blocks wholly inside the trained area: a held-out tile must not leak into a block's mean
-            whole = (F.avg_pool2d(mask, s) > 0.999).to(mask.dtype)
-            loss = loss + _hdr_term(F.avg_pool2d(pred, s), F.avg_pool2d(target, s), eps, 1, whole)
+        # only blocks wholly inside the trained area: a held-out tile must not leak into a block's mean
+        whole = None if mask is None else (F.avg_pool2d(mask, s) > 0.999).to(mask.dtype)
+        loss = loss + _hdr_term(F.avg_pool2d(pred, s), F.avg_pool2d(target, s), eps, 1, whole)  # (N, 3, H/s, W/s) means
     return loss
 
 

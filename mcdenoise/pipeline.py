@@ -51,7 +51,7 @@ def demodulation(albedo: torch.Tensor) -> torch.Tensor:
 
 
 def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.Tensor, cfg: ModelConfig,
-                   albedo: torch.Tensor | None = None) -> torch.Tensor:
+                   albedo: torch.Tensor | None = None, emitters: torch.Tensor | None = None) -> torch.Tensor:
     """Exposed linear HDR prediction (N, 3, H, W) from the network's output and the exposed input color.
 
     "linear" (the paper): the conv output is the radiance. "log": it corrects log(1 + color), so an
@@ -59,12 +59,13 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
     the same relative precision at every brightness. "kpn": per-pixel kernels filter the exposed color
     itself (`mcdenoise.kpn`). The loss always sees linear HDR. A demodulating model (`albedo` (N, 3, H, W)
     needed) does all of this on the color divided by `demodulation(albedo)` and multiplies the result back.
+    `emitters`: `emitter_mask(exposed)` when the caller has it already (`mask_emitters` models use it).
     """
     if cfg.demodulate:
         if albedo is None:
             raise ValueError("a demodulating model needs albedo")
         m = demodulation(albedo)  # (N, 3, H, W)
-        return m * network_output(raw, exposed / m, replace(cfg, demodulate=False))
+        return m * network_output(raw, exposed / m, replace(cfg, demodulate=False), emitters=emitters)
     if cfg.output == "kpn":
         return kpn_output(tuple(r.float() for r in raw), exposed, cfg.kernel)
     raw = raw.float()
@@ -75,7 +76,7 @@ def network_output(raw: torch.Tensor | tuple[torch.Tensor, ...], exposed: torch.
     # The log-space heads: a correction `raw` to a base in log(1 + v) space.
     keep = None
     if cfg.mask_emitters:  # (N, 1, H, W) 1 where the blur may look: not an emitter, nor beside one
-        keep = (F.max_pool2d(emitter_mask(exposed).to(exposed.dtype), 3, stride=1, padding=1) == 0).to(exposed.dtype)
+        keep = (~near_emitters(emitter_mask(exposed) if emitters is None else emitters)).to(exposed.dtype)
 
     def blur(t: torch.Tensor, side: int = BASE_BLUR) -> torch.Tensor:
         # count_include_pad=False: the border is a blur of the pixels that exist
@@ -125,6 +126,11 @@ def emitter_mask(exposed: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(F.pad(block, (1, 1, 1, 1)), 2, stride=1) > EMITTER_LEVEL  # (N, 1, H, W): in a bright block
 
 
+def near_emitters(emitters: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) True on `emitters` (`emitter_mask`) and the pixels beside them (a lamp's antialiased edge)."""
+    return F.max_pool2d(emitters.float(), 3, stride=1, padding=1) > 0
+
+
 def cap_overshoot(y: torch.Tensor, exposed: torch.Tensor, emitters: torch.Tensor) -> torch.Tensor:
     """Clip the exposed prediction (N, 3, H, W) to the brightest input pixel within CAP_WINDOW, per channel.
 
@@ -138,7 +144,7 @@ def cap_overshoot(y: torch.Tensor, exposed: torch.Tensor, emitters: torch.Tensor
     (exposed; mid-grey is about 0.18) nothing is clipped: at 1-4 spp a dim pixel's clean value can exceed
     all of its neighbours' few samples.
     """
-    near = F.max_pool2d(emitters.to(exposed.dtype), 3, stride=1, padding=1) > 0  # (N, 1, H, W): emitter or beside one
+    near = near_emitters(emitters)  # (N, 1, H, W)
     source = torch.where(near, torch.zeros_like(exposed), exposed)
     bound = torch.maximum(F.max_pool2d(source, CAP_WINDOW, stride=1, padding=CAP_WINDOW // 2), exposed)
     return torch.minimum(y, bound.clamp(min=CAP_FLOOR))
@@ -220,6 +226,6 @@ class DenoisePipeline(nn.Module):
         exposed = pad_to(color_ * scale, self.alignment)
         albedo = pad_to(albedo, self.alignment) if demodulate else None
         emitters = emitter_mask(exposed)
-        y = cap_overshoot(network_output(self.net(x), exposed, self.net.cfg, albedo), exposed, emitters)
+        y = cap_overshoot(network_output(self.net(x), exposed, self.net.cfg, albedo, emitters), exposed, emitters)
         y = keep_emitters(y, exposed, emitters)[..., :h, :w]  # exposed linear HDR
         return y.clamp(min=0.0) / scale
