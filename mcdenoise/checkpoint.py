@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import warnings
 from pathlib import Path
@@ -132,8 +133,17 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     return model_from_checkpoint(load_checkpoint(path)).to(device)
 
 
+def _refuse_overwriting(sources: list[str | os.PathLike | None], dst: str | os.PathLike) -> None:
+    """Raise McDenoiseError when `dst` is one of the model files being read (a release would replace its source)."""
+    target = Path(dst).resolve()
+    for src in sources:
+        if resolve_model_path(src).resolve() == target:
+            raise McDenoiseError(f"{dst} is the model being read; write the copy to another file")
+
+
 def release_copy(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = True) -> Path:
     """Write an inference-only copy of a training checkpoint (no optimizer state; float16 weights)."""
+    _refuse_overwriting([src], dst)
     ckpt = load_checkpoint(src)
     # best and ema: more full copies of the weights (fit's selection and its moving average)
     training_state = ("optimizer", "best", "grad_clip", "ema")
@@ -141,4 +151,42 @@ def release_copy(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool =
             if k not in (*training_state, "path", "format", "format_version", "mcdenoise_version")}
     weights, keep["weights_from"] = run_weights(ckpt)  # mid-run: what the run would write, not the raw weights
     keep["model"] = {k: v.half() for k, v in weights.items()} if half else weights
+    return save_checkpoint(dst, keep)
+
+
+def average_weights(sources: list[str | os.PathLike | None], dst: str | os.PathLike,
+                    weights: list[float] | None = None, *, half: bool = True) -> Path:
+    """Write an inference-only model whose weights are the (weighted) mean of several models' weights.
+
+    Averaging helps only for models trained from one common state (sibling continuations of a run, a run and
+    its extension, a shot's `fit` and the model it started from): they lie in one basin of the loss, and
+    their mean is usually better than each. Models trained from scratch separately are unrelated; their
+    mean computes nothing useful. Each source gives the weights `run_weights` picks (its best validated).
+    """
+    if len(sources) < 2:
+        raise McDenoiseError("averaging needs two or more models")
+    if weights is None:
+        weights = [1.0] * len(sources)
+    if len(weights) != len(sources):
+        raise McDenoiseError(f"{len(weights)} averaging weight(s) for {len(sources)} models; give one per model")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise McDenoiseError(f"averaging weights must be >= 0 and not all 0, not {weights}")
+    _refuse_overwriting(sources, dst)
+    ckpts = [load_checkpoint(src) for src in sources]
+    first = ckpts[0]
+    for ckpt in ckpts[1:]:
+        if ckpt.get("model_config") != first.get("model_config"):
+            raise ModelError(f"{ckpt['path']} is another network than {first['path']}; only models of one "
+                             "network (one --size) can be averaged")
+    states = [run_weights(ckpt)[0] for ckpt in ckpts]
+    model_from_checkpoint(first)  # a clear error now if the config and weights disagree
+    if any(state.keys() != states[0].keys() for state in states):
+        raise ModelError("the models' weights have different names; only models of one network can be averaged")
+    share = [w / sum(weights) for w in weights]
+    mean = {name: sum(s * state[name].float() for s, state in zip(share, states)) for name in states[0]}
+    keep = {k: v for k, v in first.items() if k in ("model_config", "train_config")}
+    keep["model"] = {k: v.half() if half else v for k, v in mean.items()}
+    keep["averaged_from"] = [{"path": ckpt["path"], "share": s, "weights": run_weights(ckpt)[1],
+                              "version": weights_digest(state)} for ckpt, s, state in zip(ckpts, share, states)]
+    keep["weights_from"] = f"the average of {len(ckpts)} models"
     return save_checkpoint(dst, keep)

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from mcdenoise import color
 from mcdenoise.architecture import BASE_BLUR, DEMOD_MIN_ALBEDO, MIX_RAISE_MAX
-from mcdenoise.checkpoint import load_checkpoint, load_model, model_from_checkpoint, release_copy, save_checkpoint
+from mcdenoise.checkpoint import (average_weights, load_checkpoint, load_model, model_from_checkpoint, release_copy,
+                                  save_checkpoint)
 from mcdenoise.errors import McDenoiseError, ModelError
 from mcdenoise.loss import HDR_EPS, hdr_loss
 from mcdenoise.model import LEAKY_SLOPE, PRESETS, ModelConfig, UNet, count_parameters, grow, layer_table
@@ -96,6 +97,55 @@ def test_mid_run_checkpoint_gives_the_weights_the_run_would_write(tmp_path: Path
     path = save_checkpoint(tmp_path / "best.pt", contents)
     assert computes(model_from_checkpoint(load_checkpoint(path)), best)
     assert main(["model", str(path)]) == 0 and "best validation (step 20)" in capsys.readouterr().out
+
+
+def test_release_never_replaces_its_source(tmp_path: Path) -> None:
+    """`model run.pt --release run.pt` used to replace a resumable run with its inference-only copy."""
+    from mcdenoise.cli import main
+
+    cfg = ModelConfig(enc=8, dec=16, head=(12, 6), pools=3)
+    net = UNet(cfg)
+    path = save_checkpoint(tmp_path / "run.pt", {"model_config": cfg.to_dict(), "model": net.state_dict(),
+                                                 "optimizer": {}, "step": 7})
+    assert main(["model", str(path), "--release", str(path)]) == 2
+    assert "optimizer" in load_checkpoint(path)  # still resumable
+    with pytest.raises(McDenoiseError, match="being read"):
+        release_copy(path, tmp_path / "." / "run.pt")
+
+
+def test_average_weights_is_the_weighted_mean_of_one_networks_weights(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`model A --average B --release OUT`: OUT's weights are the (weighted) mean of A's and B's run weights."""
+    from mcdenoise.cli import main
+
+    cfg = ModelConfig(enc=8, dec=16, head=(12, 6), pools=3)
+    a, raw_b, best_b = ({k: torch.randn_like(v) for k, v in UNet(cfg).state_dict().items()} for _ in range(3))
+    pa = save_checkpoint(tmp_path / "a.pt", {"model_config": cfg.to_dict(), "model": a})
+    pb = save_checkpoint(tmp_path / "b.pt", {"model_config": cfg.to_dict(), "model": raw_b, "optimizer": {}, "step": 9,
+                                             "best": {"step": 5, "model": best_b}})  # B gives its best weights
+    out = average_weights([pa, pb], tmp_path / "ab.pt", [3, 1], half=False)
+    mean = load_checkpoint(out)["model"]
+    for name in a:
+        torch.testing.assert_close(mean[name], 0.75 * a[name] + 0.25 * best_b[name])
+    assert main(["model", str(pa), "--average", str(pb), "--release", str(tmp_path / "ab16.pt")]) == 0
+    printed = capsys.readouterr().out
+    assert "the average of 2 models" in printed and "0.5 x" in printed and "best validation (step 5)" in printed
+    assert load_checkpoint(tmp_path / "ab16.pt")["model"]["convs.enc_conv0.weight"].dtype == torch.float16
+    load_model(tmp_path / "ab16.pt")  # an ordinary model file: denoise, export and --init take it
+
+    other = UNet(ModelConfig(enc=8, dec=16, head=(12, 6), pools=2)).state_dict()
+    pc = save_checkpoint(tmp_path / "c.pt", {"model_config": ModelConfig(enc=8, dec=16, head=(12, 6), pools=2).to_dict(),
+                                             "model": other})
+    with pytest.raises(ModelError, match="another network"):
+        average_weights([pa, pc], tmp_path / "ac.pt")
+    for bad in ([1.0], [1.0, -1.0], [0.0, 0.0], [1.0, float("nan")]):
+        with pytest.raises(McDenoiseError, match="weight"):
+            average_weights([pa, pb], tmp_path / "x.pt", bad)
+    with pytest.raises(McDenoiseError, match="being read"):
+        average_weights([pa, pb], pb)
+    assert main(["model", str(pa), "--average", str(pb)]) == 2  # no --release: nothing to write to
+    assert main(["model", str(pa), "--average-weights", "1", "2", "--release", str(tmp_path / "y.pt")]) == 2
+    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "y.pt").exists() and not (tmp_path / "ac.pt").exists()
 
 
 def test_bad_model_files(tmp_path: Path) -> None:

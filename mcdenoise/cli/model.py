@@ -14,11 +14,21 @@ EPILOG = """examples:
   mcdenoise model sq010.pt                      a checkpoint from `mcdenoise fit`
   mcdenoise model sq010.onnx                    an exported model: its metadata
   mcdenoise model sq010.pt --release sq010_r.pt an inference-only float16 copy (no optimizer state)
+  mcdenoise model a.pt --average b.pt c.pt --release abc.pt
+                                                the mean of three models' weights (runs branched from
+                                                one state, or a fit and the model it started from)
+  mcdenoise model sq010.pt --average default --average-weights 3 1 --release sq010_mix.pt
 """
 
 
 def run(args: argparse.Namespace) -> int:
-    """Describe a model file; optionally write an inference-only copy."""
+    """Describe a model file; optionally write an inference-only copy, or the average of several models."""
+    if args.average_weights and not args.average:
+        raise McDenoiseError("--average-weights goes with --average")
+    if args.average and not args.release:
+        raise McDenoiseError("--average writes a new model: give its file with --release OUT")
+    if args.average and any(m.lower().endswith(".onnx") for m in [args.model or "", *args.average]):
+        raise McDenoiseError("--average works on PyTorch checkpoints (.pt) or shipped names, not on ONNX files")
     if args.model and args.model.lower().endswith(".onnx"):
         from mcdenoise.backends import OnnxBackend
 
@@ -30,8 +40,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {key:<18} {value if len(value) < 300 else value[:300] + ' ...'}")
         return 0
     require_torch()
-    from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, release_copy, run_weights
+    from mcdenoise.checkpoint import average_weights, load_checkpoint, model_from_checkpoint, release_copy, run_weights
 
+    if args.average:
+        out = average_weights([args.model, *args.average], args.release, args.average_weights)
+        args.model, args.release, args.average = str(out), None, None  # describe what was written
     ckpt = load_checkpoint(args.model)
     net = model_from_checkpoint(ckpt)
     cfg = net.cfg
@@ -47,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         scenes = train["scenes"]
         print(f"  data         {len(scenes)} scene dir(s): {', '.join(scenes[:4])}{' ...' if len(scenes) > 4 else ''}")
     print(f"  weights      {run_weights(ckpt)[1]} (what denoise, --init and --release use)")
+    for part in ckpt.get("averaged_from", []):
+        print(f"    {part['share']:.3g} x {part['path']} ({part['weights']}, version {part['version']})")
     if ckpt.get("metrics"):
         print("  validation   " + ", ".join(f"{k} {v:.4g}" for k, v in ckpt["metrics"].items()))
     print(f"  resumable    {'yes' if 'optimizer' in ckpt else 'no (inference only)'}")
@@ -61,4 +76,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("model", help="describe a model file (default: the shipped one)", epilog=EPILOG)
     p.add_argument("model", nargs="?", help="model file, .pt or .onnx, or a shipped name (default: default)")
     p.add_argument("--release", metavar="OUT", help="write an inference-only float16 copy to OUT")
+    p.add_argument("--average", nargs="+", metavar="MODEL",
+                   help="with --release: write the mean of MODEL's and these models' weights (same network; "
+                        "only useful for models trained from one common state)")
+    p.add_argument("--average-weights", nargs="+", type=float, metavar="W",
+                   help="with --average: one weight per model, in order (default: equal)")
     p.set_defaults(func=run)
