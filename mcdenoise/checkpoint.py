@@ -174,17 +174,18 @@ def average_weights(sources: list[str | os.PathLike | None], dst: str | os.PathL
     _refuse_overwriting(sources, dst)
     ckpts = [load_checkpoint(src) for src in sources]
     first = ckpts[0]
-    for ckpt in ckpts[1:]:
-        if ckpt.get("model_config") != first.get("model_config"):
+    nets = [model_from_checkpoint(ckpt).cfg for ckpt in ckpts]  # a clear error now if a config and its weights disagree
+    for ckpt, net in zip(ckpts[1:], nets[1:]):
+        if net != nets[0]:  # configs, not their dicts: older files lack the keys added since (at their defaults)
             raise ModelError(f"{ckpt['path']} is another network than {first['path']}; only models of one "
                              "network (one --size) can be averaged")
     states = [run_weights(ckpt)[0] for ckpt in ckpts]
-    model_from_checkpoint(first)  # a clear error now if the config and weights disagree
     if any(state.keys() != states[0].keys() for state in states):
         raise ModelError("the models' weights have different names; only models of one network can be averaged")
     share = [w / sum(weights) for w in weights]
     mean = {name: sum(s * state[name].float() for s, state in zip(share, states)) for name in states[0]}
-    keep = {k: v for k, v in first.items() if k in ("model_config", "train_config")}
+    keep = {k: v for k, v in first.items() if k == "train_config"}
+    keep["model_config"] = nets[0].to_dict()
     keep["model"] = {k: v.half() if half else v for k, v in mean.items()}
     keep["averaged_from"] = [{"path": ckpt["path"], "share": s, "weights": run_weights(ckpt)[1],
                               "version": weights_digest(state)} for ckpt, s, state in zip(ckpts, share, states)]

@@ -132,6 +132,9 @@ def test_average_weights_is_the_weighted_mean_of_one_networks_weights(tmp_path: 
     assert "the average of 2 models" in printed and "0.5 x" in printed and "best validation (step 5)" in printed
     assert load_checkpoint(tmp_path / "ab16.pt")["model"]["convs.enc_conv0.weight"].dtype == torch.float16
     load_model(tmp_path / "ab16.pt")  # an ordinary model file: denoise, export and --init take it
+    older = {k: v for k, v in cfg.to_dict().items() if k != "wide_blur"}  # a file from before a key was added
+    pd = save_checkpoint(tmp_path / "d.pt", {"model_config": older, "model": a})
+    average_weights([pa, pd], tmp_path / "ad.pt")  # the same network: its config at the defaults
 
     other = UNet(ModelConfig(enc=8, dec=16, head=(12, 6), pools=2)).state_dict()
     pc = save_checkpoint(tmp_path / "c.pt", {"model_config": ModelConfig(enc=8, dec=16, head=(12, 6), pools=2).to_dict(),
