@@ -158,10 +158,10 @@ def average_weights(sources: list[str | os.PathLike | None], dst: str | os.PathL
                     weights: list[float] | None = None, *, half: bool = True) -> Path:
     """Write an inference-only model whose weights are the (weighted) mean of several models' weights.
 
-    Averaging helps only for models trained from one common state (sibling continuations of a run, a run and
-    its extension, a shot's `fit` and the model it started from): they lie in one basin of the loss, and
-    their mean is usually better than each. Models trained from scratch separately are unrelated; their
-    mean computes nothing useful. Each source gives the weights `run_weights` picks (its best validated).
+    Only models trained on from one common state (a run and its extension, sibling branches of a run, a
+    shot's `fit` and the model it started from) lie in one basin of the loss, where the mean can be better
+    than each or keep what each does best (BENCHMARKS.md stop 38); the mean of models trained from scratch
+    separately computes nothing useful. Each source gives the weights `run_weights` picks (its best validated).
     """
     if len(sources) < 2:
         raise McDenoiseError("averaging needs two or more models")
@@ -179,9 +179,7 @@ def average_weights(sources: list[str | os.PathLike | None], dst: str | os.PathL
         if net != nets[0]:  # configs, not their dicts: older files lack the keys added since (at their defaults)
             raise ModelError(f"{ckpt['path']} is another network than {first['path']}; only models of one "
                              "network (one --size) can be averaged")
-    states = [run_weights(ckpt)[0] for ckpt in ckpts]
-    if any(state.keys() != states[0].keys() for state in states):
-        raise ModelError("the models' weights have different names; only models of one network can be averaged")
+    states = [run_weights(ckpt)[0] for ckpt in ckpts]  # one network, so one set of names (loaded strictly above)
     share = [w / sum(weights) for w in weights]
     mean = {name: sum(s * state[name].float() for s, state in zip(share, states)) for name in states[0]}
     keep = {k: v for k, v in first.items() if k == "train_config"}
