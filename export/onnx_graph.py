@@ -98,6 +98,9 @@ def export_bytes(model: str | os.PathLike | None = None, *, half: bool = False, 
         "receptive_field": str(receptive_field(cfg)),
         "inputs": onnx_contract.DESCRIPTION if cfg.aux else onnx_contract.COLOR_ONLY_DESCRIPTION,
     }
+    if ckpt.get("averaged_from"):  # `mcdenoise model --average`: which models, in which shares
+        meta["model.averaged_from"] = json.dumps([{k: part[k] for k in ("path", "share", "version")}
+                                                  for part in ckpt["averaged_from"]])
     onnx.helper.set_model_props(proto, meta)
     proto.producer_name, proto.producer_version = "mcdenoise", __version__
     proto.doc_string = meta["inputs"]

@@ -198,6 +198,17 @@ def test_export_cli_and_bad_checkpoints(tmp_path: Path, tiny_model: Path, capsys
     assert main(["export", str(tiny_model), "-o", str(tmp_path / "no" / "such" / "dir.onnx")]) == 2
 
 
+def test_an_averaged_model_exports_and_names_its_parts(tmp_path: Path, tiny_model: Path) -> None:
+    """`model --average` output is an ordinary model file; its ONNX metadata says which models, in which shares."""
+    import json
+
+    assert main(["model", str(tiny_model), "--average", str(tiny_model), "--average-weights", "3", "1",
+                 "--release", str(tmp_path / "avg.pt")]) == 0
+    assert main(["export", str(tmp_path / "avg.pt"), "-o", str(tmp_path / "avg.onnx")]) == 0
+    parts = json.loads(OnnxBackend(tmp_path / "avg.onnx", device="cpu").metadata["model.averaged_from"])
+    assert [p["share"] for p in parts] == [0.75, 0.25] and parts[0]["path"] == str(tiny_model)
+
+
 def test_onnx_backend_rejects_non_models(tmp_path: Path) -> None:
     bad = tmp_path / "x.onnx"
     bad.write_bytes(os.urandom(100))
