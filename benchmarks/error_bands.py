@@ -1,6 +1,6 @@
 """Where the PSNR goes: each method's tonemapped squared error split by the reference's luminance (issue 12).
 
-    python benchmarks/error_bands.py data/quality10/spp4/* --model v6=default --oidn balanced
+    python benchmarks/error_bands.py data/quality10/spp4/* --model default=default --oidn balanced
 
 For every band of reference luminance it prints the share of pixels and each method's squared error
 summed over the band's pixels, divided by all pixels (so the bands add up to the MSE that PSNR is
@@ -24,13 +24,13 @@ def main() -> None:
     """Denoise every view with each method and print the per-band error table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenes", nargs="+", help="scene directories whose views have reference.exr")
-    parser.add_argument("--model", action="append", metavar="NAME=PATH", help="model (default: v6=default)")
+    parser.add_argument("--model", action="append", metavar="NAME=PATH", help="model (default: the shipped one)")
     parser.add_argument("--oidn", default="balanced", choices=OIDN_QUALITIES, help="OIDN quality (default balanced)")
     parser.add_argument("--filter", default="box", help="pixel filter of the views to use (default box)")
     args = parser.parse_args()
 
     methods = {}
-    for item in args.model or ["v6=default"]:
+    for item in args.model or ["default=default"]:
         name, _, path = item.partition("=")
         methods[name] = ours(None if path == "default" else path)
     methods[f"oidn-{args.oidn}"] = oidn(args.oidn)

@@ -1,6 +1,6 @@
 """Where a model's error sits: beside lamps seen directly, in dark areas, at low frequencies (stop 37).
 
-    python benchmarks/error_near_emitters.py data/quality10/spp4/cornell sample_scenes/cornell --model v6=default
+    python benchmarks/error_near_emitters.py data/quality10/spp4/cornell sample_scenes/cornell --model default=default
 
 For each box-filtered view with a reference: the share of the squared tonemapped error (what PSNR counts) on the
 lamp (reference luminance > 1.5), in each ring of pixels around it (1 to 4 px out), in dark areas (luminance < 0.1)
@@ -59,11 +59,11 @@ def main() -> None:
     """Print one line per view and model."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenes", nargs="+", help="scene directories whose views have reference.exr")
-    parser.add_argument("--model", action="append", metavar="NAME=PATH", help="model (default: v6=default); repeatable")
+    parser.add_argument("--model", action="append", metavar="NAME=PATH", help="model (default: the shipped one); repeatable")
     args = parser.parse_args()
     if any("=" not in m for m in args.model or []):
         parser.error("--model takes NAME=PATH (or NAME=a shipped model's name)")
-    models = dict(m.split("=", 1) for m in (args.model or ["v6=default"]))
+    models = dict(m.split("=", 1) for m in (args.model or ["default=default"]))
     try:
         views = [v for v in eval_views(args.scenes) if v.filter == "box"]
         denoisers = {name: Denoiser(path) for name, path in models.items()}
