@@ -91,13 +91,14 @@ def export_bytes(model: str | os.PathLike | None = None, *, half: bool = False, 
         "model.name": Path(ckpt["path"]).stem,
         "model.version": weights_digest(run_weights(ckpt)[0]),
         "model.config": json.dumps(cfg.to_dict()),
-        "model.steps": str(ckpt.get("step", "")),
         "training.config": json.dumps(train, default=str),
         "precision": "float16" if half else "float32",
         "alignment": str(cfg.alignment),
         "receptive_field": str(receptive_field(cfg)),
         "inputs": onnx_contract.DESCRIPTION if cfg.aux else onnx_contract.COLOR_ONLY_DESCRIPTION,
     }
+    if "step" in ckpt:  # a trained run's; a mean of several models (`model --average`) has none of its own
+        meta["model.steps"] = str(ckpt["step"])
     if ckpt.get("averaged_from"):  # `mcdenoise model --average`: which models, in which shares
         meta["model.averaged_from"] = json.dumps([{k: part[k] for k in ("path", "share", "version")}
                                                   for part in ckpt["averaged_from"]])

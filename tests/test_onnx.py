@@ -207,6 +207,7 @@ def test_an_averaged_model_exports_and_names_its_parts(tmp_path: Path, tiny_mode
     assert main(["export", str(tmp_path / "avg.pt"), "-o", str(tmp_path / "avg.onnx")]) == 0
     parts = json.loads(OnnxBackend(tmp_path / "avg.onnx", device="cpu").metadata["model.averaged_from"])
     assert [p["share"] for p in parts] == [0.75, 0.25] and parts[0]["path"] == str(tiny_model)
+    assert "model.steps" not in OnnxBackend(tmp_path / "avg.onnx", device="cpu").metadata  # no steps of its own
 
 
 def test_onnx_backend_rejects_non_models(tmp_path: Path) -> None:
