@@ -52,12 +52,13 @@ def main() -> None:
         parser.error(f"{args.out} exists; choose another folder")
     try:
         ckpt_a, ckpt_b = load_checkpoint(args.a), load_checkpoint(args.b)
-        if model_from_checkpoint(ckpt_a).cfg != model_from_checkpoint(ckpt_b).cfg:
+        net = model_from_checkpoint(ckpt_a).cfg  # loading checks that each file's weights fit its config
+        if model_from_checkpoint(ckpt_b).cfg != net:
             raise McDenoiseError(f"{args.b} is another network than {args.a}")
     except McDenoiseError as exc:
         parser.exit(2, f"error: {exc}\n")
     wa, wb = run_weights(ckpt_a)[0], run_weights(ckpt_b)[0]
-    config = model_from_checkpoint(ckpt_a).cfg.to_dict()
+    config = net.to_dict()
     for name, share in args.variant:
         mean = {k: ((1 - share[group(k)]) * wa[k].float() + share[group(k)] * wb[k].float()).half() for k in wa}
         path = save_checkpoint(args.out / f"{name}.pt", {"model_config": config, "model": mean,
