@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mcdenoise.checkpoint import load_checkpoint, model_from_checkpoint, run_weights, save_checkpoint
+from mcdenoise.checkpoint import load_one_network, save_checkpoint
 from mcdenoise.errors import McDenoiseError
 
 GROUPS = ("enc", "dec", "head")  # the order of a variant's three shares
@@ -51,13 +51,9 @@ def main() -> None:
     if args.out.exists():
         parser.error(f"{args.out} exists; choose another folder")
     try:
-        ckpt_a, ckpt_b = load_checkpoint(args.a), load_checkpoint(args.b)
-        net = model_from_checkpoint(ckpt_a).cfg  # loading checks that each file's weights fit its config
-        if model_from_checkpoint(ckpt_b).cfg != net:
-            raise McDenoiseError(f"{args.b} is another network than {args.a}")
+        net, _, ((wa, _), (wb, _)) = load_one_network([args.a, args.b])
     except McDenoiseError as exc:
         parser.exit(2, f"error: {exc}\n")
-    wa, wb = run_weights(ckpt_a)[0], run_weights(ckpt_b)[0]
     config = net.to_dict()
     for name, share in args.variant:
         mean = {k: ((1 - share[group(k)]) * wa[k].float() + share[group(k)] * wb[k].float()).half() for k in wa}

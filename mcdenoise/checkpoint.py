@@ -154,6 +154,19 @@ def release_copy(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool =
     return save_checkpoint(dst, keep)
 
 
+def load_one_network(sources: list[str | os.PathLike | None]
+                     ) -> tuple[ModelConfig, list[dict[str, Any]], list[tuple[dict[str, torch.Tensor], str]]]:
+    """Load model files that must be one network: its config, their checkpoints and their `run_weights`."""
+    ckpts = [load_checkpoint(src) for src in sources]
+    nets = [model_from_checkpoint(ckpt).cfg for ckpt in ckpts]  # a clear error now if a config and its weights disagree
+    for ckpt, net in zip(ckpts[1:], nets[1:]):
+        if net != nets[0]:  # configs, not their dicts: older files lack the keys added since (at their defaults)
+            raise ModelError(f"{ckpt['path']} is another network than {ckpts[0]['path']}; only models of one "
+                             "network (one --size) can be averaged")
+    # one network, so one set of names (each loaded strictly above)
+    return nets[0], ckpts, [run_weights(ckpt) for ckpt in ckpts]
+
+
 def average_weights(sources: list[str | os.PathLike | None], dst: str | os.PathLike,
                     weights: list[float] | None = None, *, half: bool = True) -> Path:
     """Write an inference-only model whose weights are the (weighted) mean of several models' weights.
@@ -173,20 +186,14 @@ def average_weights(sources: list[str | os.PathLike | None], dst: str | os.PathL
     if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
         raise McDenoiseError(f"averaging weights must be >= 0 and not all 0, not {weights}")
     _refuse_overwriting(sources, dst)
-    ckpts = [load_checkpoint(src) for src in sources]
-    first = ckpts[0]
-    nets = [model_from_checkpoint(ckpt).cfg for ckpt in ckpts]  # a clear error now if a config and its weights disagree
-    for ckpt, net in zip(ckpts[1:], nets[1:]):
-        if net != nets[0]:  # configs, not their dicts: older files lack the keys added since (at their defaults)
-            raise ModelError(f"{ckpt['path']} is another network than {first['path']}; only models of one "
-                             "network (one --size) can be averaged")
-    states = [run_weights(ckpt)[0] for ckpt in ckpts]  # one network, so one set of names (loaded strictly above)
+    net, ckpts, picked = load_one_network(sources)
+    states = [state for state, _ in picked]
     share = [w / sum(weights) for w in weights]
     mean = {name: sum(s * state[name].float() for s, state in zip(share, states)) for name in states[0]}
-    keep = {k: v for k, v in first.items() if k == "train_config"}
-    keep["model_config"] = nets[0].to_dict()
+    keep = {k: v for k, v in ckpts[0].items() if k == "train_config"}
+    keep["model_config"] = net.to_dict()
     keep["model"] = {k: v.half() if half else v for k, v in mean.items()}
-    keep["averaged_from"] = [{"path": ckpt["path"], "share": s, "weights": run_weights(ckpt)[1],
-                              "version": weights_digest(state)} for ckpt, s, state in zip(ckpts, share, states)]
+    keep["averaged_from"] = [{"path": ckpt["path"], "share": s, "weights": which, "version": weights_digest(state)}
+                             for ckpt, s, (state, which) in zip(ckpts, share, picked)]
     keep["weights_from"] = f"the average of {len(ckpts)} models"
     return save_checkpoint(dst, keep)
