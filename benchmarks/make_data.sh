@@ -2,7 +2,8 @@
 # Regenerate the gitignored data/ on a fresh machine, in two render streams at once (one per core).
 #
 #   bash benchmarks/make_data.sh eval    # the 20 held-out views with references (about 30 min on 2 cores)
-#   bash benchmarks/make_data.sh train   # the shipped default's (v6) training set (about 30 min on 2 cores)
+#   bash benchmarks/make_data.sh train   # the shipped default's (v6) training set and its 4 validation scenes
+#                                        # (data/heldout/proc_900[0-3]; about 30 min on 2 cores)
 #   bash benchmarks/make_data.sh extra   # training sets tried since v6 (rooms, Cycles), fit_scene.py and n2n_vs_clean.py data
 #   bash benchmarks/make_data.sh more    # stop 22: as much data again as v6's (train3, train3_2spp, train_lamps2; about 40 min)
 #   bash benchmarks/make_data.sh targets # stop 30: data/train's 48 scenes, box, 12 renders a view (train12) and its first 4 (train4)
@@ -41,12 +42,15 @@ train_a=(
     # 32 lamp-lit rooms (seeds 0-31; here 20-31), 12 renders per view (lamp_0: 16): the mean of the others
     # is a 44-spp noisy target
     "$M render --procedural 12 --family lamp --first-seed 20 -o data/train_lamps --filter box --count 12 $R"
+    # the validation scenes every shipped run's checkpoint names (`fit --resume` needs them): eval's first line
+    "$M render --procedural 2 --first-seed 9000 -o data/heldout --views cam0 --filter both --count 2 $R --reference-spp 512"
 )
 train_b=(
     # 40 more procedural scenes
     "$M render --procedural 40 --first-seed 48 -o data/train2 --filter both --count 4 $R"
     "$M render --procedural 20 --family lamp --first-seed 0 -o data/train_lamps --filter box --count 12 $R"
     "$M render --procedural 1 --family lamp --first-seed 0 -o data/train_lamps --filter box --count 16 $R"
+    "$M render --procedural 2 --first-seed 9002 -o data/heldout --views cam0 --filter both --count 2 $R --reference-spp 512"
 )
 extra_a=(
     # interiors lit through a window: 24 rooms for training
