@@ -169,12 +169,13 @@ def _read_log(path: Path, upto_step: int) -> list[dict[str, Any]]:
 
 
 def _pyplot() -> Any:
-    """matplotlib.pyplot with the Agg backend, or None. fit() loads it before its loop, so that an interrupt
-    never lands inside the import (a half-imported matplotlib would break the final checkpoint's curve)."""
+    """matplotlib.pyplot with the Agg backend, or None. fit() loads it (backend too: pyplot loads that only at
+    the first figure) before its loop, so the loop's checkpoints import nothing."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
+        import matplotlib.backends.backend_agg  # noqa: F401
         import matplotlib.pyplot as plt
     except ImportError:
         return None
@@ -421,6 +422,27 @@ def _interrupts_ignored() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then raise KeyboardInterrupt (main thread only).
+
+    An interrupt raised inside a checkpoint's writing can land in an import or a C extension, which turns it
+    into another error (matplotlib's: ImportError "initialization failed") and loses the run's last steps."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _on_sigterm_interrupt() -> Any:
@@ -703,7 +725,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
                     bar.write(f"stopping: {best.stale} validations without improvement; keeping step {best.step}")
                     break
             if time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
-                checkpoint(elapsed_before + time.monotonic() - start, metrics)
+                with _interrupts_deferred():  # a signal now stops the run once this checkpoint is whole
+                    checkpoint(elapsed_before + time.monotonic() - start, metrics)
                 last_ckpt = time.monotonic()
     except KeyboardInterrupt:
         with _interrupts_ignored():  # a second Ctrl-C or SIGTERM must not cut the final checkpoint short

@@ -501,6 +501,33 @@ def test_sigterm_checkpoints_and_resume_continues(tmp_path: Path, tiny_scene: Pa
     assert load_checkpoint(out)["step"] == step + 5
 
 
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_during_a_periodic_checkpoint_waits_for_it(tmp_path: Path, tiny_scene: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, signum: str) -> None:
+    """A signal landing inside a checkpoint's writing (CI: inside matplotlib's import) stops the run cleanly."""
+    import signal
+
+    calls = {"n": 0}
+    original = train.plot_curve
+
+    def signalled_mid_import(rows: list, path: Path) -> None:  # type: ignore[type-arg]
+        calls["n"] += 1
+        try:
+            os.kill(os.getpid(), getattr(signal, signum))  # the handler runs at the next bytecode, inside here
+            for _ in range(1000):
+                sum(range(10))
+        except KeyboardInterrupt as e:  # what a C extension's init does with it
+            raise ImportError("initialization failed") from e
+        original(rows, path)
+
+    out = tmp_path / "m.pt"
+    monkeypatch.setattr(train, "plot_curve", signalled_mid_import)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny_config(tiny_scene, out, steps=100000, checkpoint_minutes=0.0), progress=False)
+    assert calls["n"] == 2  # the periodic checkpoint finished, then the final one (its own signal ignored)
+    assert 0 < load_checkpoint(out)["step"] < 100000 and (tmp_path / "m.curve.png").is_file()
+
+
 def test_resume_takes_a_new_schedule_and_says_what_it_ignores(tmp_path: Path, tiny_scene: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     """Extending a finished run: --lr and --rampdown apply (a warm restart), recipe options are named as ignored."""
