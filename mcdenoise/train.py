@@ -27,6 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mcdenoise.architecture import PRECISIONS
+from mcdenoise.atomic import atomic_write_bytes
 from mcdenoise.checkpoint import cpu_has_native_bf16, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 from mcdenoise.data import (TEACHER_TARGETS, FrameCache, PairSampler, Prefetcher, TeacherTargets, View, check_views,
                             collect_views, holdout_tiles, split_renders, split_views)
@@ -624,7 +625,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             "best": best.to_dict(), "grad_clip": clipper.to_dict() if clipper is not None else None,
             "ema": average.to_dict() if average is not None else None,
         })
-        log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write_bytes(log_path, "".join(json.dumps(r) + "\n" for r in rows).encode())  # --resume needs it whole
         plot_curve(rows, curve_path)
 
     def run_progress(elapsed: float) -> float:
@@ -753,7 +754,8 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
         metrics = {k: v for k, v in metrics.items() if k.startswith("val_")}
         log.info("keeping the best validation: step %d (%s %.4g)", best.step, best.key, best.value)
     summary.update(steps=step, elapsed=elapsed, metrics=metrics, best_step=best.step if best.state is not None else step)
-    checkpoint(elapsed, metrics)
+    with _interrupts_ignored():  # the run is done: a preemption now would only cost its last save
+        checkpoint(elapsed, metrics)
     if dist_info.world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
