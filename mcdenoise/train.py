@@ -635,7 +635,7 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
 
     # 4. The loop.
     start = time.monotonic()
-    last_ckpt = start
+    last_ckpt, saved_step = start, -1  # saved_step: the step the checkpoint on disk holds (-1: none this run)
     metrics: dict[str, float] = {}
     if val_views and dist_info.main and step == 0:
         metrics = validate(net, val_views, cache, device, teacher=val_teacher)
@@ -728,10 +728,12 @@ def fit(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dic
             if time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
                 with _interrupts_deferred():  # a signal now stops the run once this checkpoint is whole
                     checkpoint(elapsed_before + time.monotonic() - start, metrics)
+                    saved_step = step
                 last_ckpt = time.monotonic()
     except KeyboardInterrupt:
-        with _interrupts_ignored():  # a second Ctrl-C or SIGTERM must not cut the final checkpoint short
-            checkpoint(elapsed_before + time.monotonic() - start, metrics)
+        if saved_step != step:  # (a signal held during a periodic save finds this step already on disk)
+            with _interrupts_ignored():  # a second Ctrl-C or SIGTERM must not cut the final checkpoint short
+                checkpoint(elapsed_before + time.monotonic() - start, metrics)
         bar.close()
         raise
     finally:
