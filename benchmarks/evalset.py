@@ -67,10 +67,10 @@ def ours(model: str | None = None, passes: int = 1, energy_match: bool = True) -
 
 
 def evaluate(views: Sequence[EvalView], methods: dict[str, Method]) -> list[dict]:
-    """PSNR/relMSE/seconds/mean-luminance ratio/highlight relMSE/low-frequency PSNR of the input and every method on every view."""
-    def scores(image: np.ndarray, ref: np.ndarray, seconds: float) -> tuple[float, float, float, float, float, float]:
-        m = compare(image, ref, flip=False)
-        return m["psnr"], m["relmse"], seconds, m["lum"], m["rel_hi"], psnr_lowpass(image, ref)
+    """PSNR/relMSE/seconds/mean-luminance ratio/highlight relMSE/low-frequency PSNR/trimmed relMSE of the input and every method on every view."""
+    def scores(image: np.ndarray, ref: np.ndarray, seconds: float) -> tuple[float, ...]:
+        m = compare(image, ref, flip=False)  # the tuple's order is the JSON's: new figures go at the end
+        return m["psnr"], m["relmse"], seconds, m["lum"], m["rel_hi"], psnr_lowpass(image, ref), m["rel_trim"]
 
     rows = []
     for view in views:
@@ -108,10 +108,13 @@ def print_table(rows: list[dict], methods: Sequence[str], title: str, baseline: 
         hi = f"{'  relMSE on highlights (ref lum > 1)':<38}" + "".join(
             f"{np.nanmean([r[c][4] for r in sel]) if any(r[c][4] == r[c][4] for r in sel) else float('nan'):>22.4f}"
             for c in cols)
+        trim = f"{'  relMSE without worst 0.1% pixels':<38}" + "".join(
+            f"{np.mean([r[c][6] for r in sel]):>22.4f}" for c in cols)
         low = f"{'  low-frequency PSNR (blotches)':<38}" + "".join(f"{np.mean([r[c][5] for r in sel]):>22.2f}" for c in cols)
         print(lum)
         print(worst)
         print(hi)
+        print(trim)
         print(low)
         if baseline and baseline in methods:
             for m in methods:

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 METRICS: dict[str, tuple[str, bool | None]] = {
     "psnr": ("PSNR in dB after the (v/(1+v))^(1/2.2) tonemap, peak 1", True),
     "relmse": ("mean (x - ref)^2 / (ref^2 + 0.01) of linear values", False),
+    "rel_trim": ("relMSE without the worst 0.1% of pixels (a few caustic pixels can dominate relMSE)", False),
     "rel_hi": ("relMSE over the pixels whose reference luminance is above 1 (emitters, highlights)", False),
     "smape": ("mean |x - ref| / (|x| + |ref| + 0.01) of linear values", False),
     "ssim": ("SSIM (Gaussian window, sigma 1.5) of the tonemapped images", True),
@@ -47,6 +48,7 @@ def compare(image: np.ndarray, reference: np.ndarray, *, flip: bool = True) -> d
         raise McDenoiseError(f"image is {image.shape[1]}x{image.shape[0]} but the reference is "
                              f"{reference.shape[1]}x{reference.shape[0]}")
     out = {"psnr": metrics.psnr_tonemapped(image, reference), "relmse": metrics.relmse(image, reference),
+           "rel_trim": metrics.relmse_trimmed(image, reference),
            "rel_hi": metrics.relmse_highlights(image, reference),
            "smape": metrics.smape(image, reference), "ssim": metrics.ssim(image, reference),
            "lum": metrics.luminance_ratio(image, reference)}

@@ -44,7 +44,7 @@ def test_eval_pair_table_json_and_png(tmp_path: Path, capsys: pytest.CaptureFixt
     rows = json.loads(capsys.readouterr().out)
     by = {r["method"]: r["metrics"] for r in rows}
     assert set(by) == {"noisy", "mcdenoise", "oidn-high"}
-    assert set(by["mcdenoise"]) == {"psnr", "relmse", "rel_hi", "smape", "ssim", "flip", "lum"}
+    assert set(by["mcdenoise"]) == {"psnr", "relmse", "rel_trim", "rel_hi", "smape", "ssim", "flip", "lum"}
     assert by["mcdenoise"]["rel_hi"] >= 0  # the Cornell box's light is above 1
     assert 0.9 < by["mcdenoise"]["lum"] < 1.1  # the mean luminance ratio to the reference
     assert by["mcdenoise"]["psnr"] > by["noisy"]["psnr"] + 5 and by["mcdenoise"]["flip"] < by["noisy"]["flip"]
@@ -96,6 +96,22 @@ def test_highlight_relmse_sees_overshoot_the_image_wide_metrics_miss() -> None:
     assert metrics.relmse_highlights(over, ref) == pytest.approx(1.0, rel=1e-3)
     assert metrics.relmse_highlights(ref, ref) == 0.0
     assert np.isnan(metrics.relmse_highlights(np.full((8, 8, 3), 0.5), np.full((8, 8, 3), 0.5)))  # no highlights
+
+
+def test_trimmed_relmse_is_steady_where_a_few_caustic_pixels_swing_relmse() -> None:
+    """Two denoisers alike but for 3 dark-reference pixels: relMSE differs several-fold, rel_trim hardly."""
+    rng = np.random.default_rng(0)
+    ref = np.full((100, 100, 3), 0.3)
+    ref[:1, :3] = 0.001  # a caustic's dark surround: any error there is huge relative to ref^2 + eps
+    a = ref * (1 + rng.normal(0, 0.05, ref.shape))
+    b = a.copy()
+    b[:1, :3] = 2.0
+    assert metrics.relmse(b, ref) > 5 * metrics.relmse(a, ref)
+    assert metrics.relmse_trimmed(b, ref) == pytest.approx(metrics.relmse_trimmed(a, ref), rel=0.05)
+    assert metrics.relmse_trimmed(a, ref) <= metrics.relmse(a, ref)
+    assert metrics.relmse_trimmed(ref, ref) == 0.0
+    small = np.full((10, 10, 3), 0.5)  # 100 pixels: 0.1% is less than one pixel, nothing is left out
+    assert metrics.relmse_trimmed(small * 1.1, small) == pytest.approx(metrics.relmse(small * 1.1, small))
 
 
 def test_lowpass_psnr_tells_blotches_from_grain() -> None:

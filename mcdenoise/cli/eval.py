@@ -21,6 +21,8 @@ EPILOG = """examples:
 metrics (all against the reference; images are linear HDR):
   psnr    PSNR in dB after the (v/(1+v))^(1/2.2) tonemap, peak 1        higher is better
   relmse  mean (x - ref)^2 / (ref^2 + 0.01)                            lower is better
+  rel_trim relmse without the worst 0.1% of pixels                    lower is better
+          (steadier: a few caustic pixels can carry most of relmse)
   rel_hi  relmse over pixels whose reference luminance is above 1      lower is better
           (emitters and highlights; nan when a view has none)
   smape   mean |x - ref| / (|x| + |ref| + 0.01)                         lower is better
@@ -61,7 +63,7 @@ def _print_eval(rows: list[dict[str, Any]]) -> None:
             print(f"{'mean of ' + str(len(mine)) + ' views':<28} {method:<12} " + " ".join(
                 f"{_mean([m[k] for m in mine]):>8.3f}" if k in ("psnr", "ssim", "lum") else f"{_mean([m[k] for m in mine]):>8.4f}"
                 for k in names))
-    print("psnr, ssim: higher is better; relmse, rel_hi, smape, flip: lower is better; lum: mean luminance / the "
+    print("psnr, ssim: higher is better; relmse, rel_trim, rel_hi, smape, flip: lower is better; lum: mean luminance / the "
           "reference's, 1 is best (see `mcdenoise eval --help`)")
 
 
