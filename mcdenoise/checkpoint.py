@@ -20,7 +20,7 @@ from mcdenoise import __version__
 from mcdenoise.atomic import atomic_write
 from mcdenoise.errors import McDenoiseError, ModelError
 from mcdenoise.model import ModelConfig, UNet
-from mcdenoise.shipped import SHIPPED, shipped_name, shipped_path
+from mcdenoise.shipped import SHIPPED, WEIGHT_CHOICES, shipped_name, shipped_path
 
 log = logging.getLogger(__name__)
 FORMAT = "mcdenoise-model"
@@ -87,22 +87,30 @@ def load_checkpoint(path: str | os.PathLike | None, map_location: str | torch.de
     return ckpt
 
 
-def run_weights(ckpt: dict[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
+def run_weights(ckpt: dict[str, Any], which: str = "auto") -> tuple[dict[str, torch.Tensor], str]:
     """The weights a checkpoint gives for inference, release and fine-tuning, and which they are.
 
     A `fit` run writes its best validated weights at the end (else its moving average, else the last
-    step's). Mid-run its `model` holds the last step's raw weights, which `--resume` continues from;
+    step's): that is "auto". Mid-run its `model` holds the last step's raw weights, which `--resume` continues from;
     denoising with those would not be the model the run's log reports, so the same choice is made here.
+    "best", "average" and "last" ask for one kind: a resumed run that never beat its old best still
+    ends with a moving average of all its new steps, which may be worth releasing or averaging.
     """
+    if which not in WEIGHT_CHOICES:
+        raise McDenoiseError(f"unknown weights {which!r}; choose one of {', '.join(WEIGHT_CHOICES)}")
     best = ckpt.get("best") or {}
-    if best.get("model") is not None:
-        return best["model"], f"best validation (step {best.get('step')})"
     average = ckpt.get("ema") or {}
-    if average.get("model") is not None:
+    if which in ("auto", "best") and best.get("model") is not None:
+        return best["model"], f"best validation (step {best.get('step')})"
+    if which in ("auto", "average") and average.get("model") is not None:
         return average["model"], f"moving average at step {ckpt.get('step')}"
-    if "optimizer" in ckpt:
+    if which in ("auto", "last") and "optimizer" in ckpt:
         return ckpt["model"], f"last step ({ckpt.get('step')})"
-    return ckpt["model"], ckpt.get("weights_from", "as written")
+    if which == "auto":
+        return ckpt["model"], ckpt.get("weights_from", "as written")
+    kind = {"best": "best validated weights", "average": "moving average", "last": "last step's weights"}[which]
+    raise McDenoiseError(f"{ckpt.get('path', 'model')} holds no {kind} (only a `fit` checkpoint that is "
+                         f"resumable has them); by default it gives: {run_weights(ckpt)[1]}")
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], *, resume: bool = False) -> UNet:
@@ -141,15 +149,19 @@ def _refuse_overwriting(sources: list[str | os.PathLike | None], dst: str | os.P
             raise McDenoiseError(f"{dst} is the model being read; write the copy to another file")
 
 
-def release_copy(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = True) -> Path:
-    """Write an inference-only copy of a training checkpoint (no optimizer state; float16 weights)."""
+def release_copy(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = True, which: str = "auto") -> Path:
+    """Write an inference-only copy of a training checkpoint (no optimizer state; float16 weights).
+
+    `which` picks the weights (WEIGHT_CHOICES; "auto": those the run would write)."""
     _refuse_overwriting([src], dst)
     ckpt = load_checkpoint(src)
     # best and ema: more full copies of the weights (fit's selection and its moving average)
     training_state = ("optimizer", "best", "grad_clip", "ema")
     keep = {k: v for k, v in ckpt.items()
             if k not in (*training_state, "path", "format", "format_version", "mcdenoise_version")}
-    weights, keep["weights_from"] = run_weights(ckpt)  # mid-run: what the run would write, not the raw weights
+    weights, keep["weights_from"] = run_weights(ckpt, which)  # auto, mid-run: what the run would write
+    if keep["weights_from"] != run_weights(ckpt)[1]:
+        keep.pop("metrics", None)  # the run's metrics are its best's validation, not these weights'
     keep["model"] = {k: v.half() for k, v in weights.items()} if half else weights
     return save_checkpoint(dst, keep)
 

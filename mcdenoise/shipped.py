@@ -8,12 +8,15 @@ from pathlib import Path
 
 # name -> file stem: <stem>.pt (PyTorch checkpoint, float16) and <stem>.onnx (its `mcdenoise export`)
 SHIPPED = {
-    "default": "n2n_default",  # `wide-mix` U-Net (v10, a mean of one run's weights at 170, 290, 490, 610 and 730 min): the best quality on most frames
+    "default": "n2n_default",  # `wide-mix` U-Net (v11, a mean of one run's weights at 170, 290, 490, 610, 730 and 850 min): the best quality on most frames
     "lean": "n2n_lean",  # `lean` U-Net: about 2x faster on CPUs, a little less quality
     "color": "n2n_color",  # `lean` U-Net on color alone, for renders without albedo/normal AOVs
     "slim": "n2n_slim",  # `slim-mix` U-Net: default's recipe with 2/3 of its multiply-adds, about 0.1 dB behind it (0.25 on Cornell)
     "interior": "n2n_interior",  # older `fast` U-Net also trained on interiors and Cycles frames (default v6 is better there now)
 }
+
+# which of a training checkpoint's weights to use (`mcdenoise model --weights`); torch-free, for the CLI's parser
+WEIGHT_CHOICES = ("auto", "best", "average", "last")
 
 
 def shipped_name(model: str | os.PathLike | bytes | None) -> str | None:

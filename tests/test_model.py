@@ -113,6 +113,35 @@ def test_release_never_replaces_its_source(tmp_path: Path) -> None:
         release_copy(path, tmp_path / "." / "run.pt")
 
 
+def test_release_can_pick_a_runs_moving_average_over_its_best(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A resumed run that never beat its old best wrote the old best; `--weights average` releases its new average."""
+    from mcdenoise.cli import main
+
+    cfg = ModelConfig(enc=8, dec=16, head=(12, 6), pools=3)
+    last, avg, best = ({k: torch.randn_like(v) for k, v in UNet(cfg).state_dict().items()} for _ in range(3))
+    run = save_checkpoint(tmp_path / "run.pt", {"model_config": cfg.to_dict(), "model": last, "optimizer": {},
+                                                "step": 90, "metrics": {"val_psnr": 42.0},
+                                                "ema": {"model": avg, "updates": 90}, "best": {"step": 50, "model": best}})
+    for which, want, told in (("auto", best, "best validation (step 50)"), ("best", best, "best validation (step 50)"),
+                              ("average", avg, "moving average at step 90"), ("last", last, "last step (90)")):
+        out = tmp_path / f"{which}.pt"
+        assert main(["model", str(run), "--weights", which, "--release", str(out)]) == 0
+        assert told in capsys.readouterr().out
+        written = load_checkpoint(out)
+        for name in want:
+            assert torch.equal(written["model"][name], want[name].half()), (which, name)
+        assert ("metrics" in written) == (want is best)  # the run's metrics are its best's, not the others'
+    plain = save_checkpoint(tmp_path / "plain.pt", {"model_config": cfg.to_dict(), "model": last})
+    assert main(["model", str(plain), "--weights", "average", "--release", str(tmp_path / "p.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "holds no moving average" in err and "Traceback" not in err and not (tmp_path / "p.pt").exists()
+    assert main(["model", str(run), "--weights", "average"]) == 2  # nothing to write
+    assert "--release OUT" in capsys.readouterr().err
+    assert main(["model", str(run), "--weights", "last", "--average", str(plain), "--release", str(tmp_path / "q.pt")]) == 2
+    assert "not go with --average" in capsys.readouterr().err and not (tmp_path / "q.pt").exists()
+
+
 def test_average_weights_is_the_weighted_mean_of_one_networks_weights(tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """`model A --average B --release OUT`: OUT's weights are the (weighted) mean of A's and B's run weights."""

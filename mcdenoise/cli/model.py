@@ -7,6 +7,7 @@ from typing import Any
 
 from mcdenoise.cli.common import require_torch
 from mcdenoise.errors import McDenoiseError
+from mcdenoise.shipped import WEIGHT_CHOICES
 
 EPILOG = """examples:
   mcdenoise model                               the shipped default model: network, training, steps
@@ -18,6 +19,9 @@ EPILOG = """examples:
                                                 the mean of three models' weights (runs branched from
                                                 one state, or a fit and the model it started from)
   mcdenoise model sq010.pt --average default --average-weights 3 1 --release sq010_mix.pt
+  mcdenoise model run.pt --weights average --release run_avg.pt
+                                                the run's moving average of its last steps, not its best
+                                                validated weights (a resumed run that never beat its old best)
 """
 
 
@@ -29,6 +33,11 @@ def run(args: argparse.Namespace) -> int:
         raise McDenoiseError("--average writes a new model: give its file with --release OUT")
     if args.average and any(m.lower().endswith(".onnx") for m in [args.model or "", *args.average]):
         raise McDenoiseError("--average works on PyTorch checkpoints (.pt) or shipped names, not on ONNX files")
+    if args.weights != "auto" and not args.release:
+        raise McDenoiseError("--weights picks what --release writes: give the copy's file with --release OUT")
+    if args.weights != "auto" and args.average:
+        raise McDenoiseError("--weights picks from one training checkpoint; it does not go with --average "
+                             "(release each model's chosen weights first, then average those copies)")
     if args.model and args.model.lower().endswith(".onnx"):
         from mcdenoise.backends import OnnxBackend
 
@@ -46,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         out = average_weights([args.model, *args.average], args.release, args.average_weights)
         args.model, args.release, args.average = str(out), None, None  # describe what was written
     ckpt = load_checkpoint(args.model)
+    chosen = run_weights(ckpt, args.weights)[1]  # a checkpoint without the weights asked for: an error before any output
     net = model_from_checkpoint(ckpt)
     cfg = net.cfg
     train = ckpt.get("train_config", {})
@@ -66,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
         print("  validation   " + ", ".join(f"{k} {v:.4g}" for k, v in ckpt["metrics"].items()))
     print(f"  resumable    {'yes' if 'optimizer' in ckpt else 'no (inference only)'}")
     if args.release:
-        out = release_copy(ckpt["path"], args.release)
-        print(f"{out}: inference-only copy (float16 weights)")
+        out = release_copy(ckpt["path"], args.release, which=args.weights)
+        print(f"{out}: inference-only copy (float16 weights: {chosen})")
     return 0
 
 
@@ -81,4 +91,8 @@ def add_parser(sub: Any) -> None:
                         "only useful for models trained from one common state)")
     p.add_argument("--average-weights", nargs="+", type=float, metavar="W",
                    help="with --average: one weight per model, in order (default: equal)")
+    p.add_argument("--weights", choices=WEIGHT_CHOICES, default="auto",
+                   help="with --release: which of a training checkpoint's weights to write: its best validated, "
+                        "its moving average, its last step's, or auto (what the run writes: best, else average, "
+                        "else last; default)")
     p.set_defaults(func=run)
