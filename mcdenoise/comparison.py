@@ -11,7 +11,7 @@ import numpy as np
 from mcdenoise import color
 from mcdenoise.atomic import atomic_write
 from mcdenoise.errors import McDenoiseError
-from mcdenoise.metrics import RELMSE_EPS
+from mcdenoise.metrics import relmse_map
 
 CROP_FRACTION = 0.25  # crop side as a fraction of the shorter image side
 DISPLAY_KEY = 0.18  # display exposure: the frame's log-average luminance maps here
@@ -20,11 +20,6 @@ DISPLAY_KEY = 0.18  # display exposure: the frame's log-average luminance maps h
 def display(image: np.ndarray, exposure: float) -> np.ndarray:
     """Linear HDR -> sRGB [0, 1] for viewing (one exposure for every panel, so they compare)."""
     return np.clip(color.srgb_forward(np.clip(image * exposure, 0, None) / (1 + image * exposure)), 0, 1)
-
-
-def relmse_map(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Per-pixel relMSE (H, W), channels averaged."""
-    return ((image - reference) ** 2 / (reference**2 + RELMSE_EPS)).mean(axis=-1)
 
 
 def hardest_crop(error: np.ndarray, side: int) -> tuple[int, int]:

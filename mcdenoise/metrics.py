@@ -24,6 +24,13 @@ def relmse(image: np.ndarray, reference: np.ndarray, eps: float = RELMSE_EPS) ->
     return float(np.mean((x - r) ** 2 / (r**2 + eps)))
 
 
+def relmse_map(image: np.ndarray, reference: np.ndarray, eps: float = RELMSE_EPS) -> np.ndarray:
+    """Per-pixel relMSE (H, W) of (H, W, 3) linear images, channels averaged."""
+    x = np.asarray(image, dtype=np.float64)
+    r = np.asarray(reference, dtype=np.float64)
+    return np.mean((x - r) ** 2 / (r**2 + eps), axis=-1)
+
+
 RELMSE_TRIM = 0.001  # the fraction of worst pixels relmse_trimmed leaves out, as rendering papers report
 
 
@@ -34,9 +41,7 @@ def relmse_trimmed(image: np.ndarray, reference: np.ndarray, trim: float = RELMS
     A handful of caustic or firefly pixels can carry most of an image's relMSE and swing it by 2x
     between two denoisers of equal PSNR; without them the figure says how the rest of the image
     fares. `image` and `reference` are (H, W, 3)."""
-    x = np.asarray(image, dtype=np.float64)
-    r = np.asarray(reference, dtype=np.float64)
-    per_pixel = np.mean((x - r) ** 2 / (r**2 + eps), axis=-1).ravel()
+    per_pixel = relmse_map(image, reference, eps).ravel()
     keep = per_pixel.size - int(per_pixel.size * trim)  # at least all but the worst; all when trim * n < 1
     return float(np.mean(np.partition(per_pixel, keep - 1)[:keep]))
 
