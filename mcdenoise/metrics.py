@@ -40,8 +40,10 @@ def relmse_trimmed(image: np.ndarray, reference: np.ndarray, trim: float = RELMS
 
     A handful of caustic or firefly pixels can carry most of an image's relMSE and swing it by 2x
     between two denoisers of equal PSNR; without them the figure says how the rest of the image
-    fares. `image` and `reference` are (H, W, 3)."""
+    fares (NaN for an empty image). `image` and `reference` are (H, W, 3)."""
     per_pixel = relmse_map(image, reference, eps).ravel()
+    if per_pixel.size == 0:
+        return float("nan")
     keep = per_pixel.size - int(per_pixel.size * trim)  # at least all but the worst; all when trim * n < 1
     return float(np.mean(np.partition(per_pixel, keep - 1)[:keep]))
 

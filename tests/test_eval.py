@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,9 @@ def test_trimmed_relmse_is_steady_where_a_few_caustic_pixels_swing_relmse() -> N
     assert metrics.relmse_trimmed(ref, ref) == 0.0
     small = np.full((10, 10, 3), 0.5)  # 100 pixels: 0.1% is less than one pixel, nothing is left out
     assert metrics.relmse_trimmed(small * 1.1, small) == pytest.approx(metrics.relmse(small * 1.1, small))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no pixels: NaN, as relmse_highlights, not numpy's "mean of empty slice"
+        assert np.isnan(metrics.relmse_trimmed(np.zeros((0, 4, 3)), np.zeros((0, 4, 3))))
 
 
 def test_lowpass_psnr_tells_blotches_from_grain() -> None:
