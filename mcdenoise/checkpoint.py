@@ -149,12 +149,14 @@ def _refuse_overwriting(sources: list[str | os.PathLike | None], dst: str | os.P
             raise McDenoiseError(f"{dst} is the model being read; write the copy to another file")
 
 
-def release_copy(src: str | os.PathLike, dst: str | os.PathLike, *, half: bool = True, which: str = "auto") -> Path:
+def release_copy(src: str | os.PathLike | dict[str, Any], dst: str | os.PathLike, *, half: bool = True,
+                 which: str = "auto") -> Path:
     """Write an inference-only copy of a training checkpoint (no optimizer state; float16 weights).
 
+    `src`: a model file, or a checkpoint `load_checkpoint` has read already (not read again).
     `which` picks the weights (WEIGHT_CHOICES; "auto": those the run would write)."""
-    _refuse_overwriting([src], dst)
-    ckpt = load_checkpoint(src)
+    _refuse_overwriting([src["path"] if isinstance(src, dict) else src], dst)
+    ckpt = src if isinstance(src, dict) else load_checkpoint(src)
     # best and ema: more full copies of the weights (fit's selection and its moving average)
     training_state = ("optimizer", "best", "grad_clip", "ema")
     keep = {k: v for k, v in ckpt.items()

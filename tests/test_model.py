@@ -67,6 +67,10 @@ def test_checkpoint_rebuilds_model_from_file_alone(tmp_path: Path) -> None:
     assert load_checkpoint(small)["model"]["convs.enc_conv0.weight"].dtype == torch.float16
     assert not {"best", "grad_clip", "ema", "optimizer"} & set(load_checkpoint(small))  # training state stays behind
     torch.testing.assert_close(load_model(small)(x), net(x), atol=2e-2, rtol=2e-2)
+    again = load_checkpoint(release_copy(load_checkpoint(path), tmp_path / "r2.pt"))  # an already-read checkpoint
+    assert all(torch.equal(v, load_checkpoint(small)["model"][k]) for k, v in again["model"].items())
+    with pytest.raises(McDenoiseError, match="model being read"):
+        release_copy(load_checkpoint(path), path)
 
 
 def test_mid_run_checkpoint_gives_the_weights_the_run_would_write(tmp_path: Path,

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print("  validation   " + ", ".join(f"{k} {v:.4g}" for k, v in ckpt["metrics"].items()))
     print(f"  resumable    {'yes' if 'optimizer' in ckpt else 'no (inference only)'}")
     if args.release:
-        out = release_copy(ckpt["path"], args.release, which=args.weights)
+        out = release_copy(ckpt, args.release, which=args.weights)
         print(f"{out}: inference-only copy (float16 weights: {chosen})")
     return 0
 
