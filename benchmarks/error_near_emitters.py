@@ -22,6 +22,7 @@ from evalset import eval_views, oidn
 
 from mcdenoise import color
 from mcdenoise.errors import McDenoiseError
+from mcdenoise.evaluate import OIDN_QUALITIES
 from mcdenoise.infer import Denoiser
 from mcdenoise.loss import box_blur
 
@@ -66,7 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenes", nargs="+", help="scene directories whose views have reference.exr")
     parser.add_argument("--model", action="append", metavar="NAME=PATH", help="model (default: the shipped one); repeatable")
-    parser.add_argument("--oidn", choices=("fast", "balanced", "high"), help="add OIDN at this quality (pyoidn)")
+    parser.add_argument("--oidn", choices=OIDN_QUALITIES, help="add OIDN at this quality (pyoidn)")
     args = parser.parse_args()
     if any("=" not in m for m in args.model or []):
         parser.error("--model takes NAME=PATH (or NAME=a shipped model's name)")
