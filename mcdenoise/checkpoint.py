@@ -162,7 +162,7 @@ def release_copy(src: str | os.PathLike | dict[str, Any], dst: str | os.PathLike
     keep = {k: v for k, v in ckpt.items()
             if k not in (*training_state, "path", "format", "format_version", "mcdenoise_version")}
     weights, keep["weights_from"] = run_weights(ckpt, which)  # auto, mid-run: what the run would write
-    if keep["weights_from"] != run_weights(ckpt)[1]:
+    if weights is not run_weights(ckpt)[0]:
         keep.pop("metrics", None)  # the run's metrics are its best's validation, not these weights'
     keep["model"] = {k: v.half() for k, v in weights.items()} if half else weights
     return save_checkpoint(dst, keep)
