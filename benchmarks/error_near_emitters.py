@@ -18,7 +18,7 @@ import argparse
 import numpy as np
 import torch
 import torch.nn.functional as F
-from evalset import eval_views, oidn
+from evalset import eval_views, oidn, table_backend
 
 from mcdenoise import color
 from mcdenoise.errors import McDenoiseError
@@ -74,7 +74,7 @@ def main() -> None:
     models = dict(m.split("=", 1) for m in (args.model or ["default=default"]))
     try:
         views = [v for v in eval_views(args.scenes) if v.filter == "box"]
-        methods = {name: Denoiser(path).denoise for name, path in models.items()}
+        methods = {name: Denoiser(path, backend=table_backend(path)).denoise for name, path in models.items()}
     except McDenoiseError as exc:
         raise SystemExit(f"error_near_emitters.py: {exc}") from None
     if args.oidn:

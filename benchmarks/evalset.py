@@ -58,11 +58,19 @@ def oidn(quality: str = "high") -> Method:
     return run
 
 
+def table_backend(model: str | None) -> str:
+    """The backend every table in BENCHMARKS.md measured mcdenoise on: ONNX Runtime (float32) for the shipped
+    models and .onnx files, PyTorch for .pt checkpoints (what `auto` picked before it preferred OpenVINO)."""
+    from mcdenoise.backends import auto_backend
+
+    return auto_backend(model, "cpu", "fp32")
+
+
 def ours(model: str | None = None, passes: int = 1, energy_match: bool = True) -> Method:
-    """mcdenoise through its library inference path (CPU), with `passes` oriented denoises averaged."""
+    """mcdenoise through its library inference path (CPU, `table_backend`), with `passes` oriented denoises averaged."""
     from mcdenoise.infer import Denoiser
 
-    denoiser = Denoiser(model, device="cpu", energy_match=energy_match)
+    denoiser = Denoiser(model, backend=table_backend(model), device="cpu", energy_match=energy_match)
     return lambda frame: denoiser.denoise(frame, passes=passes)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evalset import eval_views
+from evalset import eval_views, table_backend
 from mcdenoise import color
 from mcdenoise.infer import Denoiser
 from mcdenoise.metrics import luminance_ratio, psnr_tonemapped, relmse
@@ -78,7 +78,8 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--scenes", nargs="+", default=SCENES)
     args = parser.parse_args()
-    denoiser = Denoiser(None if args.model == "default" else args.model, device="cpu", energy_match=False)
+    model = None if args.model == "default" else args.model
+    denoiser = Denoiser(model, backend=table_backend(model), device="cpu", energy_match=False)
     views = eval_views([d for pattern in args.scenes for d in sorted(glob.glob(pattern))])
     acc: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     for v in views:

@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from evalset import table_backend
 
 from mcdenoise.checkpoint import load_checkpoint
 from mcdenoise.errors import McDenoiseError
@@ -99,7 +100,8 @@ def main() -> None:
     data = Path(args.data)
 
     try:  # a bad --model is reported before any rendering, in one line
-        shipped = {"mcdenoise": Denoiser(args.model), "mcdenoise-lean": Denoiser("lean")}
+        shipped = {"mcdenoise": Denoiser(args.model, backend=table_backend(args.model)),
+                   "mcdenoise-lean": Denoiser("lean", backend=table_backend("lean"))}
         if args.fit_minutes > 0:
             load_checkpoint(args.model)  # the fit starts from a PyTorch checkpoint, not an .onnx file
     except McDenoiseError as exc:
@@ -111,7 +113,7 @@ def main() -> None:
     rows = []
     for spec in scenes:
         fit_path = fitted_model(data, spec.name, args.model, args.fit_minutes, fit_dir) if args.fit_minutes > 0 else None
-        fitted = Denoiser(fit_path) if fit_path else None
+        fitted = Denoiser(fit_path, backend=table_backend(fit_path)) if fit_path else None
         for spp in args.spp:
             for view in scan_scene(data / f"spp{spp}" / spec.name).views:
                 ref = read_reference(view.reference)

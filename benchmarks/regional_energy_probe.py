@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evalset import eval_views
+from evalset import eval_views, table_backend
 from firefly_cap_probe import _filter as window_filter  # max / min / median over a window, edges replicated
 from mcdenoise import color
 from mcdenoise.infer import Denoiser
@@ -70,7 +70,7 @@ def main() -> None:
     p.add_argument("--clip", type=float, nargs="*", default=[], help="firefly clip factors k to try with each sigma")
     p.add_argument("--json")
     args = p.parse_args()
-    den = Denoiser(args.model, device="cpu", energy_match=False)
+    den = Denoiser(args.model, backend=table_backend(args.model), device="cpu", energy_match=False)
     rows = []
     for view in eval_views(args.scenes):
         f, ref = view.frame, view.reference

@@ -8,6 +8,7 @@ only onnxruntime installed can use this module.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -47,6 +48,53 @@ def onnxruntime_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def onnxruntime_has_cuda() -> bool:
+    """True when ONNX Runtime is installed with its CUDA execution provider (onnxruntime-gpu)."""
+    if not onnxruntime_available():
+        return False
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+@functools.cache
+def openvino_native_bf16() -> bool:
+    """True when OpenVINO is installed and this CPU computes bfloat16 natively (AMX, AVX-512 BF16): there
+    OpenVINO in bfloat16 is the fastest CPU backend (BENCHMARKS.md, stop 45)."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return False
+    try:
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # noqa: BLE001 - an OpenVINO without a usable CPU plugin: not the fast path
+        log.debug("OpenVINO's CPU plugin did not answer; auto does not pick it", exc_info=True)
+        return False
+
+
+def is_onnx_model(model: str | os.PathLike | bytes | None) -> bool:
+    """True for ONNX bytes or an `.onnx` path (not a shipped model's name, which has both files)."""
+    return isinstance(model, bytes) or (shipped_name(model) is None and str(model).lower().endswith(".onnx"))
+
+
+def auto_backend(model: str | os.PathLike | bytes | None, device: str = "auto", precision: str = "auto",
+                 release_memory: bool = False) -> str:
+    """The backend `auto` picks for a model: PyTorch for `.pt` checkpoints; for the shipped models and `.onnx`
+    files, OpenVINO on CPUs that compute bfloat16 natively when it is installed (1.3-1.7x ONNX Runtime's
+    speed on whole frames there, -0.01 dB; BENCHMARKS.md stop 45), else ONNX Runtime: always on a GPU, for
+    float32 and for `release_memory` (only ONNX Runtime returns its working memory after each run)."""
+    name = shipped_name(model)
+    is_onnx = is_onnx_model(model)
+    if not is_onnx and not (name and shipped_path(name, ".onnx").is_file()):
+        return "torch"  # a checkpoint, or a shipped model without its ONNX file
+    on_gpu = device.startswith("cuda") or (device == "auto" and onnxruntime_has_cuda())
+    if not on_gpu and precision != "fp32" and not release_memory and openvino_native_bf16():
+        return "openvino"
+    if is_onnx or onnxruntime_available():
+        return "onnx"
+    return "torch"
 
 
 class Backend(ABC):
@@ -244,7 +292,7 @@ class OpenVinoBackend(Backend):
                 break
         else:
             raise ModelError(f"{self.model_path}: no {onnx_contract.EXPOSURE} initializer; re-export it with mcdenoise export")
-        native_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        native_bf16 = openvino_native_bf16()
         if precision == "bf16" and not native_bf16:
             raise McDenoiseError("this CPU has no native bfloat16 (AMX or AVX-512 BF16); use precision fp32 or auto")
         bf16 = precision == "bf16" or (precision == "auto" and native_bf16)
@@ -254,34 +302,44 @@ class OpenVinoBackend(Backend):
             self.compiled = core.compile_model(graph, "CPU", config)
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises RuntimeError for graphs it cannot compile
             raise ModelError(f"{self.model_path}: OpenVINO cannot compile it ({str(exc).splitlines()[0][:200]})") from exc
-        self._requests = threading.local()  # an infer request is not thread-safe: one per thread (the service)
+        # An infer request is not thread-safe and keeps its last input size's buffers: a pool that holds as many
+        # as have run at once (the service's max_concurrency), not one per worker thread (anyio has up to 40).
+        self._idle_requests: list = []
+        self._pool_lock = threading.Lock()
+        self.requests_made = 0
         self.device = f"CPU ({'bf16' if bf16 else 'fp32'})"
 
     def run(self, color: np.ndarray, albedo: np.ndarray | None, normal: np.ndarray | None, exposure: float) -> np.ndarray:
         """One inference request; the frame's exposure overrides the graph's automatic one."""
         feeds = _feeds(self.config, color, albedo, normal, exposure)
-        request = getattr(self._requests, "request", None)
-        if request is None:
-            request = self._requests.request = self.compiled.create_infer_request()
-        result = request.infer(feeds)
-        return np.array(result[self.compiled.output(onnx_contract.OUTPUT)], dtype=np.float32)  # a copy: the request reuses its buffer
+        with self._pool_lock:
+            request = self._idle_requests.pop() if self._idle_requests else None
+            if request is None:
+                request = self.compiled.create_infer_request()
+                self.requests_made += 1
+        try:
+            result = request.infer(feeds)
+            return np.array(result[self.compiled.output(onnx_contract.OUTPUT)], dtype=np.float32)  # a copy: the request reuses its buffer
+        finally:
+            with self._pool_lock:
+                self._idle_requests.append(request)
 
 
 def open_backend(model: str | os.PathLike | bytes | None = None, backend: str = "auto", device: str = "auto",
                  threads: int = 0, release_memory: bool = False, precision: str = "auto") -> Backend:
     """Load a model with the right backend.
 
-    auto: `.onnx` files and the shipped models run on ONNX Runtime when it is installed; PyTorch
-    checkpoints (`.pt`) run on PyTorch. onnx/openvino/torch force one (an `.pt` for onnx or openvino must
-    be exported first).
+    auto: as `auto_backend` (OpenVINO on CPUs with native bfloat16 when installed, else ONNX Runtime for the
+    shipped models and `.onnx` files; PyTorch for `.pt` checkpoints). onnx/openvino/torch force one
+    (an `.pt` for onnx or openvino must be exported first).
     """
     if backend not in BACKENDS:
         raise McDenoiseError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     check_precision(precision)
     name = shipped_name(model)  # the shipped models come as both .pt and .onnx
-    is_onnx = isinstance(model, bytes) or (name is None and str(model).lower().endswith(".onnx"))
+    is_onnx = is_onnx_model(model)
     if backend == "auto":
-        backend = "onnx" if is_onnx or (name and onnxruntime_available() and shipped_path(name, ".onnx").is_file()) else "torch"
+        backend = auto_backend(model, device, precision, release_memory)
     if backend == "torch":
         if is_onnx:
             raise McDenoiseError("--backend torch needs a PyTorch checkpoint (.pt), not an ONNX file")

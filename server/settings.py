@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MCDENOISE_", protected_namespaces=())
 
     model: str = "default"  # a shipped model (mcdenoise.shipped.SHIPPED), or a file: .onnx (.pt needs PyTorch)
-    backend: Literal[BACKENDS] = "auto"  # auto: ONNX Runtime for .onnx and the shipped model; openvino: bf16 CPUs
+    backend: Literal[BACKENDS] = "auto"  # auto: ONNX Runtime (OpenVINO on bf16 CPUs when release_memory is off)
     device: str = "auto"  # auto (CUDA provider when available), cpu, cuda, cuda:N
     threads: int = Field(0, ge=0)  # CPU threads per inference; 0 = all cores this process may use
     max_memory_mb: float = Field(DEFAULT_MAX_MEMORY_MB, gt=0)  # working memory cap; larger frames are tiled

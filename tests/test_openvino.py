@@ -148,3 +148,48 @@ def test_concurrent_runs_do_not_share_a_request(backends) -> None:
         together = list(pool.map(lambda x: ov_f32.run(*x, 0.5), inputs))
     for a, b in zip(alone, together):
         np.testing.assert_array_equal(a, b)
+
+
+def test_auto_prefers_openvino_on_native_bf16_cpus(tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto: OpenVINO in bfloat16 where it is the fastest CPU path; ONNX Runtime for float32, for a service
+    that returns its memory after each request and on a GPU; PyTorch for checkpoints."""
+    from mcdenoise import backends
+    from mcdenoise.export import export_bytes
+
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(export_bytes(tiny_model))
+    monkeypatch.setattr(backends, "openvino_native_bf16", lambda: True)
+    for model in ("default", str(onnx), onnx.read_bytes()):
+        assert backends.auto_backend(model) == "openvino"
+        assert backends.auto_backend(model, device="cpu") == "openvino"
+        assert backends.auto_backend(model, precision="fp32") == "onnx"
+        assert backends.auto_backend(model, release_memory=True) == "onnx"
+        assert backends.auto_backend(model, device="cuda:1") == "onnx"
+    assert backends.auto_backend(str(tiny_model)) == "torch"
+    monkeypatch.setattr(backends, "openvino_native_bf16", lambda: False)  # not installed, or no native bf16
+    assert backends.auto_backend("default") == "onnx"
+
+
+def test_auto_opens_openvino_here_when_the_cpu_has_native_bf16() -> None:
+    from mcdenoise.backends import openvino_native_bf16
+
+    backend = open_backend("default", device="cpu")
+    assert backend.name == ("openvino" if openvino_native_bf16() else "onnx")
+    assert open_backend("default", device="cpu", precision="fp32").name == "onnx"
+    assert open_backend("default", device="cpu", release_memory=True).name == "onnx"
+
+
+def test_requests_are_pooled_not_one_per_thread() -> None:
+    """The service runs each request on one of anyio's up to 40 worker threads: sequential runs from many
+    threads reuse one infer request (and its buffers) instead of keeping one per thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = OpenVinoBackend("default", precision="fp32")
+    x = raw_inputs(16, 24, seed=5, peak=4.0)
+    for _ in range(8):
+        with ThreadPoolExecutor(1) as pool:  # a new thread each time
+            pool.submit(backend.run, *x, 0.5).result()
+    assert backend.requests_made == 1
+    with ThreadPoolExecutor(3) as pool:  # at most as many requests as ran at once
+        list(pool.map(lambda _: backend.run(*x, 0.5), range(12)))
+    assert 1 <= backend.requests_made <= 3

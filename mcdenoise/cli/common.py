@@ -62,9 +62,10 @@ def model_options(p: argparse.ArgumentParser, *, backend: bool = True, device: b
     p.add_argument("--model", help=f"a shipped model ({names}; default: 'default') or a model file, .pt or .onnx")
     if backend:
         p.add_argument("--backend", choices=BACKENDS, default="auto",
-                       help="auto (default): ONNX Runtime for .onnx and the shipped models, PyTorch for .pt; "
-                            "openvino: the ONNX graph on OpenVINO, in bfloat16 on CPUs with AMX or AVX-512 BF16 "
-                            "(about 1.6x faster there; pip install 'mcdenoise[openvino]')")
+                       help="auto (default): for .onnx and the shipped models OpenVINO where it is installed and "
+                            "the CPU has AMX or AVX-512 BF16 (bfloat16, about 1.6x faster there), else ONNX Runtime "
+                            "(CUDA when available); PyTorch for .pt. onnx: ONNX Runtime, float32 on every machine; "
+                            "openvino: pip install 'mcdenoise[openvino]'")
     if device:
         p.add_argument("--device", default=device_default,
                        help="auto (CUDA when available; the default), cpu, cuda or cuda:N")
