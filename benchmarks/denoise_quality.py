@@ -3,6 +3,10 @@
     python benchmarks/denoise_quality.py sample_scenes/cornell data/heldout/proc_*
     python benchmarks/denoise_quality.py data/heldout/proc_* --model shipped=default --model mine=run/m.pt
     python benchmarks/denoise_quality.py sample_scenes/cornell --passes 2 8     each model also with 2 and 8 passes
+    python benchmarks/denoise_quality.py data/quality10/spp4/* --backends openvino   each model also on OpenVINO
+
+mcdenoise runs on ONNX Runtime (float32) for the shipped models and .onnx files, PyTorch for .pt files, as in
+every table of BENCHMARKS.md; --backends adds the same models on other backends.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 
 from evalset import eval_views, evaluate, oidn, ours, print_table
 
+from mcdenoise.backends import BACKENDS
 from mcdenoise.evaluate import OIDN_QUALITIES
 
 
@@ -24,6 +29,8 @@ def main() -> None:
                         help="model to evaluate (default: shipped=default); repeatable")
     parser.add_argument("--passes", type=int, nargs="*", default=[], metavar="N",
                         help="also run each model with N oriented passes averaged (`denoise --passes`)")
+    parser.add_argument("--backends", nargs="*", default=[], choices=[b for b in BACKENDS if b != "auto"],
+                        help="also run each model on these backends (`denoise --backend`)")
     parser.add_argument("--raw", action="store_true",
                         help="also run each model without the energy match (`denoise --no-energy-match`)")
     parser.add_argument("--json", metavar="PATH", help="also write the per-view rows (PSNR, relMSE, seconds, "
@@ -37,6 +44,8 @@ def main() -> None:
             methods[f"{name} raw"] = ours(None if path == "default" else path, energy_match=False)
         for passes in [1, *args.passes]:
             methods[name if passes == 1 else f"{name} x{passes}"] = ours(None if path == "default" else path, passes)
+        for backend in args.backends:
+            methods[f"{name} {backend}"] = ours(None if path == "default" else path, backend=backend)
     methods[f"oidn-{args.oidn}"] = oidn(args.oidn)
     rows = evaluate(eval_views(args.scenes), methods)
     if args.json:

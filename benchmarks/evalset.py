@@ -66,11 +66,12 @@ def table_backend(model: str | None) -> str:
     return auto_backend(model, "cpu", "fp32")
 
 
-def ours(model: str | None = None, passes: int = 1, energy_match: bool = True) -> Method:
-    """mcdenoise through its library inference path (CPU, `table_backend`), with `passes` oriented denoises averaged."""
+def ours(model: str | None = None, passes: int = 1, energy_match: bool = True, backend: str | None = None) -> Method:
+    """mcdenoise through its library inference path (CPU; `backend`, by default `table_backend`), with `passes`
+    oriented denoises averaged."""
     from mcdenoise.infer import Denoiser
 
-    denoiser = Denoiser(model, backend=table_backend(model), device="cpu", energy_match=energy_match)
+    denoiser = Denoiser(model, backend=backend or table_backend(model), device="cpu", energy_match=energy_match)
     return lambda frame: denoiser.denoise(frame, passes=passes)
 
 
