@@ -121,12 +121,14 @@ def denoised_image(denoiser: Denoiser, frame: Frame, *, keep_aovs: bool = False,
                    progress: Callable[[int, int], None] | None = None,
                    passes: int = 1) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Channels and header of the output EXR: denoised color (+ the input's alpha, + AOVs on request)
-    under the input's channel names' convention, and the input's header plus the model used."""
+    under the input's channel names' convention, and the input's header plus the model and backend used."""
     denoised = denoiser.denoise(frame, progress, passes=passes)
     channels = frame_channels(denoised, alpha=frame.alpha, albedo=frame.albedo if keep_aovs else None,
                               normal=frame.normal if keep_aovs else None)
     header = dict(frame.header)
     header["mcdenoise_model"] = f"{denoiser.model_name} {denoiser.backend.model_version}"
+    # auto picks by machine (OpenVINO bfloat16 on some CPUs): the frame says what computed it
+    header["mcdenoise_backend"] = f"{denoiser.backend.name} {denoiser.backend.device}"
     if passes > 1:
         header["mcdenoise_passes"] = str(passes)
     return channels, header

@@ -161,6 +161,13 @@ def test_passes_out_of_range_is_a_one_line_error(tmp_path: Path, capsys: pytest.
     assert read_frame(out).header["mcdenoise_passes"] == "2"
 
 
+def test_output_header_names_the_backend(tmp_path: Path) -> None:
+    """`auto` may differ between farm nodes (OpenVINO bfloat16 on some CPUs): each frame says what computed it."""
+    out = tmp_path / "o.exr"
+    assert main(["denoise", str(SAMPLE / "render_000.exr"), "-o", str(out), "--backend", "onnx", "--device", "cpu"]) == 0
+    assert read_frame(out).header["mcdenoise_backend"] == "onnx CPUExecutionProvider"
+
+
 def test_torch_backend_precision_on_the_cpu(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--backend torch: channels_last float32 computes what the plain network does; bf16 (auto on AMX / AVX-512 BF16
     CPUs) gives the same picture; elsewhere auto is float32, and a bad precision is a clear error."""

@@ -72,6 +72,7 @@ def test_cli_denoise_with_openvino_and_a_checkpoint_exported_in_memory(tmp_path:
         out = tmp_path / f"out_{Path(model).stem}.exr"
         assert main(["denoise", str(src), "-o", str(out), "--model", model, "--backend", "openvino"]) == 0
         assert read_frame(out).color.shape == (20, 28, 3)
+        assert read_frame(out).header["mcdenoise_backend"].startswith("openvino CPU (")
 
 
 def test_bad_inputs_get_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
