@@ -89,8 +89,8 @@ def auto_backend(model: str | os.PathLike | bytes | None, device: str = "auto", 
     is_onnx = is_onnx_model(model)
     if not is_onnx and not (name and shipped_path(name, ".onnx").is_file()):
         return "torch"  # a checkpoint, or a shipped model without its ONNX file
-    on_gpu = device.startswith("cuda") or (device == "auto" and onnxruntime_has_cuda())
-    if not on_gpu and precision != "fp32" and not release_memory and openvino_native_bf16():
+    on_cpu = device == "cpu" or (device == "auto" and not onnxruntime_has_cuda())  # cuda, or a bad name: ONNX Runtime
+    if on_cpu and precision != "fp32" and not release_memory and openvino_native_bf16():
         return "openvino"
     if is_onnx or onnxruntime_available():
         return "onnx"

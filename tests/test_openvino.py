@@ -178,6 +178,8 @@ def test_auto_opens_openvino_here_when_the_cpu_has_native_bf16() -> None:
     assert backend.name == ("openvino" if openvino_native_bf16() else "onnx")
     assert open_backend("default", device="cpu", precision="fp32").name == "onnx"
     assert open_backend("default", device="cpu", release_memory=True).name == "onnx"
+    with pytest.raises(McDenoiseError, match="unknown device 'gpu'"):  # not "openvino runs on the CPU"
+        open_backend("default", device="gpu")
 
 
 def test_requests_are_pooled_not_one_per_thread() -> None:

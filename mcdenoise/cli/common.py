@@ -63,7 +63,7 @@ def model_options(p: argparse.ArgumentParser, *, backend: bool = True, device: b
     if backend:
         p.add_argument("--backend", choices=BACKENDS, default="auto",
                        help="auto (default): for .onnx and the shipped models OpenVINO where it is installed and "
-                            "the CPU has AMX or AVX-512 BF16 (bfloat16, about 1.6x faster there), else ONNX Runtime "
+                            "the CPU has AMX or AVX-512 BF16 (bfloat16, 1.3-1.7x faster there), else ONNX Runtime "
                             "(CUDA when available); PyTorch for .pt. onnx: ONNX Runtime, float32 on every machine; "
                             "openvino: pip install 'mcdenoise[openvino]'")
     if device:
