@@ -167,15 +167,12 @@ class TorchBackend(Backend):
 
 def _providers(device: str) -> list[str | tuple[str, dict[str, object]]]:
     """ONNX Runtime execution providers for "auto", "cpu", "cuda" or "cuda:N"."""
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
     if device == "cpu":
         return ["CPUExecutionProvider"]
     if device == "auto":
-        return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + ["CPUExecutionProvider"]
+        return (["CUDAExecutionProvider"] if onnxruntime_has_cuda() else []) + ["CPUExecutionProvider"]
     if device.startswith("cuda"):
-        if "CUDAExecutionProvider" not in available:
+        if not onnxruntime_has_cuda():
             raise McDenoiseError(f"--device {device}: this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
         index = int(device.partition(":")[2] or 0)
         return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
